@@ -1,1 +1,115 @@
-fn main() {}
+//! Receive and emit paths of bridgeless-wire against the alternatives a user would pick, in one
+//! run: smoltcp 0.14 (with and without an Ethernet header) and etherparse 0.21, with a plain copy
+//! of the packet as the physical floor. Results and the command are recorded in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use bridgeless_benches::{Shape, shapes};
+use criterion::{Criterion, criterion_group, criterion_main};
+use smoltcp::wire::{
+    EthernetFrame, EthernetProtocol, IpProtocol, Ipv6ExtHeader, Ipv6ExtHeaderRepr,
+    Ipv6HopByHopHeader, Ipv6HopByHopRepr, Ipv6Packet, Ipv6Repr, TcpPacket, UdpPacket,
+};
+
+/// What every receive path must produce: upper-layer protocol and ports (0, 0 without ports).
+type Outcome = (u8, u16, u16);
+
+/// smoltcp's receive path as its `Interface` walks it, from the IPv6 header on.
+#[inline(never)]
+fn smoltcp_ipv6(bytes: &[u8]) -> Option<Outcome> {
+    let packet = Ipv6Packet::new_checked(bytes).ok()?;
+    let repr = Ipv6Repr::parse(&packet).ok()?;
+    let mut next = repr.next_header;
+    let mut payload = packet.payload();
+    if next == IpProtocol::HopByHop {
+        let ext = Ipv6ExtHeader::new_checked(payload).ok()?;
+        let ext_repr = Ipv6ExtHeaderRepr::parse(&ext).ok()?;
+        let hbh = Ipv6HopByHopHeader::new_checked(ext_repr.data).ok()?;
+        let hbh_repr = Ipv6HopByHopRepr::parse(&hbh).ok()?;
+        black_box(&hbh_repr);
+        next = ext_repr.next_header;
+        payload = &payload[ext_repr.header_len() + ext_repr.data.len()..];
+    }
+    match next {
+        IpProtocol::Udp => {
+            let udp = UdpPacket::new_checked(payload).ok()?;
+            Some((17, udp.src_port(), udp.dst_port()))
+        }
+        IpProtocol::Tcp => {
+            let tcp = TcpPacket::new_checked(payload).ok()?;
+            Some((6, tcp.src_port(), tcp.dst_port()))
+        }
+        other => Some((other.into(), 0, 0)),
+    }
+}
+
+/// smoltcp behind Ethernet, as on `Medium::Ethernet`.
+#[inline(never)]
+fn smoltcp_ethernet(bytes: &[u8]) -> Option<Outcome> {
+    let frame = EthernetFrame::new_checked(bytes).ok()?;
+    if frame.ethertype() != EthernetProtocol::Ipv6 {
+        return None;
+    }
+    smoltcp_ipv6(frame.payload())
+}
+
+/// etherparse's sliced parser on the bare IP packet.
+#[inline(never)]
+fn etherparse_ip(bytes: &[u8]) -> Option<Outcome> {
+    use etherparse::{SlicedPacket, TransportSlice};
+    let sliced = SlicedPacket::from_ip(bytes).ok()?;
+    match sliced.transport {
+        Some(TransportSlice::Udp(u)) => Some((17, u.source_port(), u.destination_port())),
+        Some(TransportSlice::Tcp(t)) => Some((6, t.source_port(), t.destination_port())),
+        Some(TransportSlice::Icmpv6(_)) => Some((58, 0, 0)),
+        _ => None,
+    }
+}
+
+/// bridgeless-wire on the bare frame.
+#[inline(never)]
+fn bridgeless(bytes: &[u8]) -> Option<Outcome> {
+    let info = bridgeless_wire::frame::parse(bytes).ok()?;
+    let (s, d) = info.ports.unwrap_or((0, 0));
+    Some((info.protocol.into(), s, d))
+}
+
+#[inline(never)]
+fn copy_floor(bytes: &[u8], out: &mut [u8]) -> usize {
+    out[..bytes.len()].copy_from_slice(bytes);
+    bytes.len()
+}
+
+fn receive(c: &mut Criterion) {
+    let mut group = c.benchmark_group("receive");
+    for shape in shapes() {
+        let Shape { name, bare } = &shape;
+        let eth = shape.ethernet();
+        // Every path must agree before we time it.
+        let expected = smoltcp_ipv6(bare).expect("smoltcp parses the shape");
+        assert_eq!(bridgeless(bare), Some(expected), "{name}: bridgeless");
+        assert_eq!(smoltcp_ethernet(&eth), Some(expected), "{name}: smoltcp ethernet");
+        assert_eq!(etherparse_ip(bare), Some(expected), "{name}: etherparse");
+
+        group.bench_function(format!("{name}/bridgeless_bare"), |b| {
+            b.iter(|| bridgeless(black_box(bare)))
+        });
+        group.bench_function(format!("{name}/smoltcp_ethernet"), |b| {
+            b.iter(|| smoltcp_ethernet(black_box(&eth)))
+        });
+        group.bench_function(format!("{name}/smoltcp_ip"), |b| {
+            b.iter(|| smoltcp_ipv6(black_box(bare)))
+        });
+        group.bench_function(format!("{name}/etherparse_ip"), |b| {
+            b.iter(|| etherparse_ip(black_box(bare)))
+        });
+        let mut out = vec![0u8; 2048];
+        group.bench_function(format!("{name}/memcpy_floor"), |b| {
+            b.iter(|| copy_floor(black_box(bare), black_box(&mut out)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, receive);
+criterion_main!(benches);

@@ -1,1 +1,98 @@
-//! Benchmarks live in `benches/`.
+//! Packet shapes shared by the benchmarks, so that every competitor parses the same bytes.
+//!
+//! The benchmarks themselves live in `benches/` and run with `cargo bench -p bridgeless-benches`.
+#![forbid(unsafe_code)]
+
+use core::net::Ipv6Addr;
+
+/// The Ethernet header a LAN adds in front of the same IPv6 packet (destination MAC, source MAC,
+/// EtherType 0x86DD).
+pub const ETHERNET_HEADER: [u8; 14] = [
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // destination MAC
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // source MAC
+    0x86, 0xdd, // EtherType IPv6
+];
+
+/// A named test packet: a bare IPv6 frame as it travels on a point-to-point link.
+pub struct Shape {
+    /// Short name used in benchmark ids.
+    pub name: &'static str,
+    /// The IPv6 packet.
+    pub bare: Vec<u8>,
+}
+
+impl Shape {
+    /// The same packet behind an Ethernet header.
+    pub fn ethernet(&self) -> Vec<u8> {
+        let mut v = ETHERNET_HEADER.to_vec();
+        v.extend_from_slice(&self.bare);
+        v
+    }
+}
+
+fn ipv6_header(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hop_limit: u8, payload_len: usize) -> Vec<u8> {
+    let mut h = vec![0x60, 0x00, 0x00, 0x00];
+    h.extend_from_slice(&(payload_len as u16).to_be_bytes());
+    h.push(next);
+    h.push(hop_limit);
+    h.extend_from_slice(&src.octets());
+    h.extend_from_slice(&dst.octets());
+    h
+}
+
+/// Link-local address of the sending end in every shape.
+pub const SRC: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+/// Link-local address of the receiving end in every shape.
+pub const DST: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+
+/// UDP datagram with 64 bytes of payload: 112 bytes of IPv6.
+pub fn udp_112() -> Shape {
+    let payload = [0x5au8; 64];
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&5683u16.to_be_bytes());
+    udp.extend_from_slice(&4433u16.to_be_bytes());
+    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]); // checksum (not verified on this path)
+    udp.extend_from_slice(&payload);
+    let mut bare = ipv6_header(SRC, DST, 17, 64, udp.len());
+    bare.extend_from_slice(&udp);
+    Shape { name: "udp_112", bare }
+}
+
+/// MLDv2 report behind a Hop-by-Hop header with Router Alert: 76 bytes of IPv6.
+pub fn mld_hbh_76() -> Shape {
+    let hbh = [58u8, 0, 5, 2, 0, 0, 1, 0]; // next ICMPv6, len 0, Router Alert (MLD), PadN(0)
+    let mut mld = vec![143, 0, 0, 0, 0, 0, 0, 1]; // type, code, checksum, reserved, 1 record
+    mld.extend_from_slice(&[4, 0, 0, 0]); // CHANGE_TO_EXCLUDE_MODE, no aux data, no sources
+    mld.extend_from_slice(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb).octets());
+    let dst = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
+    let mut bare = ipv6_header(SRC, dst, 0, 1, hbh.len() + mld.len());
+    bare.extend_from_slice(&hbh);
+    bare.extend_from_slice(&mld);
+    Shape { name: "hbh_mld_76", bare }
+}
+
+/// TCP SYN with MSS, SACK-permitted, timestamps and window-scale options: 80 bytes of IPv6.
+pub fn tcp_syn_80() -> Shape {
+    #[rustfmt::skip]
+    let tcp = [
+        0xc0, 0x01, 0x00, 0x50,             // ports 49153 -> 80
+        0x12, 0x34, 0x56, 0x78,             // sequence number
+        0x00, 0x00, 0x00, 0x00,             // acknowledgement
+        0xa0, 0x02, 0xfd, 0x20,             // data offset 10 words, SYN, window
+        0x00, 0x00, 0x00, 0x00,             // checksum, urgent pointer
+        0x02, 0x04, 0x05, 0xa0,             // MSS 1440
+        0x04, 0x02, 0x08, 0x0a,             // SACK permitted, timestamps ...
+        0x00, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00,
+        0x01, 0x03, 0x03, 0x07,             // NOP, window scale 7
+    ];
+    let mut bare = ipv6_header(SRC, DST, 6, 64, tcp.len());
+    bare.extend_from_slice(&tcp);
+    Shape { name: "tcp_syn_80", bare }
+}
+
+/// Every shape, in the order the benchmark reports them.
+pub fn shapes() -> Vec<Shape> {
+    vec![udp_112(), mld_hbh_76(), tcp_syn_80()]
+}
