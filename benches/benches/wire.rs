@@ -81,6 +81,7 @@ fn copy_floor(bytes: &[u8], out: &mut [u8]) -> usize {
 }
 
 fn receive(c: &mut Criterion) {
+    eprintln!("Bytes per packet on each kind of link:\n{}", bridgeless_benches::size_table());
     let mut group = c.benchmark_group("receive");
     for shape in shapes() {
         let Shape { name, bare } = &shape;
@@ -111,5 +112,90 @@ fn receive(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, receive);
+/// Emit a complete UDP/IPv6 packet with its checksum, 64 bytes of payload.
+fn emit(c: &mut Criterion) {
+    use bridgeless_benches::{DST, SRC};
+    use bridgeless_wire::frame::{Ipv6Header, emit_udp_v6};
+    let payload = [0x5au8; 64];
+    let mut group = c.benchmark_group("emit_udp_64");
+    let mut buf = vec![0u8; 2048];
+
+    let header = Ipv6Header {
+        src: SRC,
+        dst: DST,
+        next_header: IpProtocol::Udp,
+        payload_len: 0,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    group.bench_function("bridgeless", |b| {
+        b.iter(|| emit_udp_v6(black_box(&header), 5683, 4433, black_box(&payload), &mut buf).unwrap())
+    });
+
+    let caps = smoltcp::phy::ChecksumCapabilities::default();
+    group.bench_function("smoltcp", |b| {
+        b.iter(|| {
+            let udp = smoltcp::wire::UdpRepr { src_port: 5683, dst_port: 4433 };
+            let ip = Ipv6Repr {
+                src_addr: black_box(SRC),
+                dst_addr: DST,
+                next_header: IpProtocol::Udp,
+                payload_len: udp.header_len() + payload.len(),
+                hop_limit: 64,
+            };
+            let mut packet = Ipv6Packet::new_unchecked(&mut buf[..40 + 8 + payload.len()]);
+            ip.emit(&mut packet);
+            let mut datagram = UdpPacket::new_unchecked(packet.payload_mut());
+            udp.emit(
+                &mut datagram,
+                &SRC.into(),
+                &DST.into(),
+                payload.len(),
+                |p| p.copy_from_slice(black_box(&payload)),
+                &caps,
+            );
+            black_box(&buf[0]);
+        })
+    });
+
+    group.bench_function("etherparse", |b| {
+        b.iter(|| {
+            let builder = etherparse::PacketBuilder::ipv6(black_box(SRC.octets()), DST.octets(), 64)
+                .udp(5683, 4433);
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            builder.write(&mut cursor, black_box(&payload)).unwrap();
+        })
+    });
+    group.finish();
+}
+
+/// Header compression: compress at the sender, rebuild the header at the receiver (zero-copy:
+/// only the header is written) and the whole packet (a copy).
+fn compression(c: &mut Criterion) {
+    use bridgeless_wire::compressed::{self, MAX_REBUILT_HEADER_LEN};
+    let ctx = bridgeless_benches::sender_context();
+    let peer = ctx.mirrored();
+    let mut group = c.benchmark_group("compression");
+    for shape in shapes() {
+        let Shape { name, bare } = &shape;
+        let mut frame = vec![0u8; 2048];
+        let n = compressed::compress(&ctx, bare, &mut frame).unwrap().len();
+        let frame = &frame[..n];
+        let mut out = vec![0u8; 2048];
+        group.bench_function(format!("{name}/compress"), |b| {
+            b.iter(|| compressed::compress(&ctx, black_box(bare), &mut out).unwrap())
+        });
+        group.bench_function(format!("{name}/decompress_header"), |b| {
+            let mut hdr = [0u8; MAX_REBUILT_HEADER_LEN];
+            b.iter(|| compressed::decompressed_header(&peer, black_box(frame), &mut hdr).unwrap())
+        });
+        group.bench_function(format!("{name}/decompress"), |b| {
+            b.iter(|| compressed::decompress(&peer, black_box(frame), &mut out).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, receive, emit, compression);
 criterion_main!(benches);

@@ -29,5 +29,6 @@ pub mod ndp;
 #[cfg(feature = "std")]
 pub mod pcap;
 pub mod stream;
+pub mod summary;
 
 pub use error::{Error, ParamProblemCode, ParameterProblem, Result};

@@ -137,7 +137,7 @@ fn check_against_tshark(name: &str, n: usize, bytes: &[u8], info: &FrameInfo, ro
         let ours: Vec<(String, String)> = report
             .records()
             .map(|r| {
-                let r = r.unwrap();
+                let r = r;
                 (u8::from(r.record_type).to_string(), r.multicast_address.to_string())
             })
             .collect();
@@ -149,7 +149,7 @@ fn check_against_tshark(name: &str, n: usize, bytes: &[u8], info: &FrameInfo, ro
             .collect();
         assert_eq!(ours, theirs, "{at}: MLDv2 records");
         assert!(matches!(
-            report.records().next().unwrap().unwrap().record_type,
+            report.records().next().unwrap().record_type,
             RecordType::ChangeToExcludeMode | RecordType::ChangeToIncludeMode
         ));
     }

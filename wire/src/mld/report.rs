@@ -525,3 +525,18 @@ impl<'a> ReportV2Repr<'a> {
         Ok(len)
     }
 }
+
+impl core::fmt::Display for RecordType {
+    /// The record type's name as RFC 3810 §5.2.12 spells it, e.g. `CHANGE_TO_EXCLUDE_MODE`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RecordType::ModeIsInclude => "MODE_IS_INCLUDE",
+            RecordType::ModeIsExclude => "MODE_IS_EXCLUDE",
+            RecordType::ChangeToIncludeMode => "CHANGE_TO_INCLUDE_MODE",
+            RecordType::ChangeToExcludeMode => "CHANGE_TO_EXCLUDE_MODE",
+            RecordType::AllowNewSources => "ALLOW_NEW_SOURCES",
+            RecordType::BlockOldSources => "BLOCK_OLD_SOURCES",
+            RecordType::Unknown(t) => return write!(f, "record type {t}"),
+        })
+    }
+}
