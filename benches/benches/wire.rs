@@ -70,8 +70,8 @@ fn etherparse_ip(bytes: &[u8]) -> Option<Outcome> {
 #[inline(never)]
 fn bridgeless(bytes: &[u8]) -> Option<Outcome> {
     let info = bridgeless_wire::frame::parse(bytes).ok()?;
-    let (s, d) = info.ports.unwrap_or((0, 0));
-    Some((info.protocol.into(), s, d))
+    let (s, d) = info.ports().unwrap_or((0, 0));
+    Some((info.protocol().into(), s, d))
 }
 
 #[inline(never)]
@@ -81,7 +81,10 @@ fn copy_floor(bytes: &[u8], out: &mut [u8]) -> usize {
 }
 
 fn receive(c: &mut Criterion) {
-    eprintln!("Bytes per packet on each kind of link:\n{}", bridgeless_benches::size_table());
+    eprintln!(
+        "Bytes per packet on each kind of link:\n{}",
+        bridgeless_benches::size_table()
+    );
     let mut group = c.benchmark_group("receive");
     for shape in shapes() {
         let Shape { name, bare } = &shape;
@@ -89,7 +92,11 @@ fn receive(c: &mut Criterion) {
         // Every path must agree before we time it.
         let expected = smoltcp_ipv6(bare).expect("smoltcp parses the shape");
         assert_eq!(bridgeless(bare), Some(expected), "{name}: bridgeless");
-        assert_eq!(smoltcp_ethernet(&eth), Some(expected), "{name}: smoltcp ethernet");
+        assert_eq!(
+            smoltcp_ethernet(&eth),
+            Some(expected),
+            "{name}: smoltcp ethernet"
+        );
         assert_eq!(etherparse_ip(bare), Some(expected), "{name}: etherparse");
 
         group.bench_function(format!("{name}/bridgeless_bare"), |b| {
@@ -130,13 +137,25 @@ fn emit(c: &mut Criterion) {
         flow_label: 0,
     };
     group.bench_function("bridgeless", |b| {
-        b.iter(|| emit_udp_v6(black_box(&header), 5683, 4433, black_box(&payload), &mut buf).unwrap())
+        b.iter(|| {
+            emit_udp_v6(
+                black_box(&header),
+                5683,
+                4433,
+                black_box(&payload),
+                &mut buf,
+            )
+            .unwrap()
+        })
     });
 
     let caps = smoltcp::phy::ChecksumCapabilities::default();
     group.bench_function("smoltcp", |b| {
         b.iter(|| {
-            let udp = smoltcp::wire::UdpRepr { src_port: 5683, dst_port: 4433 };
+            let udp = smoltcp::wire::UdpRepr {
+                src_port: 5683,
+                dst_port: 4433,
+            };
             let ip = Ipv6Repr {
                 src_addr: black_box(SRC),
                 dst_addr: DST,
@@ -161,8 +180,9 @@ fn emit(c: &mut Criterion) {
 
     group.bench_function("etherparse", |b| {
         b.iter(|| {
-            let builder = etherparse::PacketBuilder::ipv6(black_box(SRC.octets()), DST.octets(), 64)
-                .udp(5683, 4433);
+            let builder =
+                etherparse::PacketBuilder::ipv6(black_box(SRC.octets()), DST.octets(), 64)
+                    .udp(5683, 4433);
             let mut cursor = std::io::Cursor::new(&mut buf[..]);
             builder.write(&mut cursor, black_box(&payload)).unwrap();
         })

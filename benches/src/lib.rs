@@ -30,7 +30,13 @@ impl Shape {
     }
 }
 
-fn ipv6_header(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hop_limit: u8, payload_len: usize) -> Vec<u8> {
+fn ipv6_header(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next: u8,
+    hop_limit: u8,
+    payload_len: usize,
+) -> Vec<u8> {
     let mut h = vec![0x60, 0x00, 0x00, 0x00];
     h.extend_from_slice(&(payload_len as u16).to_be_bytes());
     h.push(next);
@@ -56,7 +62,10 @@ pub fn udp_112() -> Shape {
     udp.extend_from_slice(&payload);
     let mut bare = ipv6_header(SRC, DST, 17, 64, udp.len());
     bare.extend_from_slice(&udp);
-    Shape { name: "udp_112", bare }
+    Shape {
+        name: "udp_112",
+        bare,
+    }
 }
 
 /// MLDv2 report behind a Hop-by-Hop header with Router Alert: 76 bytes of IPv6.
@@ -69,7 +78,10 @@ pub fn mld_hbh_76() -> Shape {
     let mut bare = ipv6_header(SRC, dst, 0, 1, hbh.len() + mld.len());
     bare.extend_from_slice(&hbh);
     bare.extend_from_slice(&mld);
-    Shape { name: "hbh_mld_76", bare }
+    Shape {
+        name: "hbh_mld_76",
+        bare,
+    }
 }
 
 /// TCP SYN with MSS, SACK-permitted, timestamps and window-scale options: 80 bytes of IPv6.
@@ -89,7 +101,10 @@ pub fn tcp_syn_80() -> Shape {
     ];
     let mut bare = ipv6_header(SRC, DST, 6, 64, tcp.len());
     bare.extend_from_slice(&tcp);
-    Shape { name: "tcp_syn_80", bare }
+    Shape {
+        name: "tcp_syn_80",
+        bare,
+    }
 }
 
 /// Every shape, in the order the benchmark reports them.
@@ -113,9 +128,15 @@ pub struct LinkOverhead {
 }
 
 /// Ethernet II: destination and source MAC, EtherType (14), frame check sequence (4).
-pub const ETHERNET: LinkOverhead = LinkOverhead { name: "Ethernet + IPv6", bytes: 14 + 4 };
+pub const ETHERNET: LinkOverhead = LinkOverhead {
+    name: "Ethernet + IPv6",
+    bytes: 14 + 4,
+};
 /// IEEE 802.11 QoS data frame with three addresses (24 + 2 QoS control), LLC/SNAP (8), FCS (4).
-pub const WIFI: LinkOverhead = LinkOverhead { name: "802.11 QoS data + LLC/SNAP + IPv6", bytes: 26 + 8 + 4 };
+pub const WIFI: LinkOverhead = LinkOverhead {
+    name: "802.11 QoS data + LLC/SNAP + IPv6",
+    bytes: 26 + 8 + 4,
+};
 
 /// The table of bytes per packet recorded in BENCHMARKS.md: every shape on Ethernet, on Wi-Fi,
 /// bare on a point-to-point link, compressed, and COBS-framed on a byte stream, as Markdown.
@@ -130,7 +151,9 @@ pub fn size_table() -> String {
     for shape in &all {
         let bare = shape.bare.len();
         let mut buf = vec![0u8; bare + 64];
-        let compressed = compressed::compress(&ctx, &shape.bare, &mut buf).expect("compress").len();
+        let compressed = compressed::compress(&ctx, &shape.bare, &mut buf)
+            .expect("compress")
+            .len();
         let mut framed = vec![0u8; stream::encoded_len_max(compressed)];
         let streamed = stream::encode(&buf[..compressed], &mut framed).expect("encode");
         out.push_str(&format!(
@@ -159,7 +182,10 @@ pub fn tcp_ack_60() -> Shape {
     ];
     let mut bare = ipv6_header(SRC, DST, 6, 64, tcp.len());
     bare.extend_from_slice(&tcp);
-    Shape { name: "tcp_ack_60", bare }
+    Shape {
+        name: "tcp_ack_60",
+        bare,
+    }
 }
 
 #[cfg(test)]
@@ -178,8 +204,14 @@ mod tests {
             let len: usize = shape.name.rsplit('_').next().unwrap().parse().unwrap();
             assert_eq!(shape.bare.len(), len, "{}", shape.name);
             let mut buf = vec![0u8; 256];
-            let n = bridgeless_wire::compressed::compress(&ctx, &shape.bare, &mut buf).unwrap().len();
-            assert!(n + 34 <= shape.bare.len(), "{}: {n} bytes compressed", shape.name);
+            let n = bridgeless_wire::compressed::compress(&ctx, &shape.bare, &mut buf)
+                .unwrap()
+                .len();
+            assert!(
+                n + 34 <= shape.bare.len(),
+                "{}: {n} bytes compressed",
+                shape.name
+            );
             let mut back = vec![0u8; 256];
             let m = bridgeless_wire::compressed::decompress(&peer, &buf[..n], &mut back).unwrap();
             assert_eq!(&back[..m], &shape.bare[..], "{}", shape.name);

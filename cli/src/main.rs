@@ -21,7 +21,11 @@ const EXIT_MALFORMED: u8 = 1;
 const EXIT_IO: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "bridgeless", version, about = "Tools for IPv6 point-to-point links without link-layer addresses")]
+#[command(
+    name = "bridgeless",
+    version,
+    about = "Tools for IPv6 point-to-point links without link-layer addresses"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Inspect { files, absolute_time } => {
+        Command::Inspect {
+            files,
+            absolute_time,
+        } => {
             let stdout = io::stdout();
             let mut out = BufWriter::new(stdout.lock());
             let mut code = EXIT_OK;
@@ -97,7 +104,12 @@ fn inspect(path: &PathBuf, absolute_time: bool, show_name: bool, out: &mut impl 
             let start = *first_time.get_or_insert(record.timestamp);
             record.timestamp.saturating_sub(start)
         };
-        let prefix = format!("{:>4} {:>4}.{:06}", record.number, time.as_secs(), time.subsec_micros());
+        let prefix = format!(
+            "{:>4} {:>4}.{:06}",
+            record.number,
+            time.as_secs(),
+            time.subsec_micros()
+        );
         let line = match &record.payload {
             RecordPayload::Ip(bytes) => {
                 let summary = Summary::new(bytes);
@@ -121,7 +133,10 @@ fn inspect(path: &PathBuf, absolute_time: bool, show_name: bool, out: &mut impl 
         }
     }
     if malformed > 0 {
-        eprintln!("bridgeless: {}: {malformed} malformed packet(s)", path.display());
+        eprintln!(
+            "bridgeless: {}: {malformed} malformed packet(s)",
+            path.display()
+        );
     }
     code
 }

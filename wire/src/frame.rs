@@ -357,6 +357,24 @@ impl<'a> FrameInfo<'a> {
         }
     }
 
+    /// The Parameter Problem a host sends when it has no handler for [`protocol`](Self::protocol):
+    /// code 1 (unrecognized Next Header), pointing at the Next Header field that named it —
+    /// the IPv6 header's (octet 6) or the last extension header's first octet (RFC 8200 §4,
+    /// RFC 4443 §3.4). For IPv4 the pointer is the Protocol field (octet 9).
+    ///
+    /// Parsing does not refuse unknown upper-layer protocols itself, since a router forwards
+    /// them untouched; which protocols a host serves is the host's decision.
+    pub fn unrecognized_next_header(&self) -> ParameterProblem {
+        let pointer = match self.version() {
+            IpVersion::V4 => 9,
+            IpVersion::V6 => self.ext_headers().last().map_or(6, |h| h.offset()),
+        };
+        ParameterProblem {
+            code: ParamProblemCode::UnrecognizedNxtHdr,
+            pointer: pointer as u32,
+        }
+    }
+
     /// The IPv6 fixed header as an owned [`Ipv6Header`]; `None` for IPv4.
     #[inline]
     pub fn ipv6_header(&self) -> Option<Ipv6Header> {

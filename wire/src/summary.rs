@@ -50,17 +50,20 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy)]
 pub struct Summary<'a> {
     bytes: &'a [u8],
-    parsed: Result<FrameInfo, Error>,
+    parsed: Result<FrameInfo<'a>, Error>,
 }
 
 impl<'a> Summary<'a> {
     /// Parses `bytes` (a bare IPv4 or IPv6 packet) for describing.
     pub fn new(bytes: &'a [u8]) -> Summary<'a> {
-        Summary { bytes, parsed: frame::parse(bytes) }
+        Summary {
+            bytes,
+            parsed: frame::parse(bytes),
+        }
     }
 
     /// What the parser found, or why it failed.
-    pub fn parsed(&self) -> Result<&FrameInfo, Error> {
+    pub fn parsed(&self) -> Result<&FrameInfo<'a>, Error> {
         self.parsed.as_ref().map_err(|e| *e)
     }
 
@@ -85,7 +88,7 @@ impl<'a> Summary<'a> {
 impl Display for Summary<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match &self.parsed {
-            Ok(info) => write_frame(f, self.bytes, info),
+            Ok(info) => write_frame(f, info),
             Err(e) => write_error(f, self.bytes, *e, self.verdict()),
         }
     }
@@ -93,7 +96,11 @@ impl Display for Summary<'_> {
 
 fn write_error(f: &mut Formatter<'_>, bytes: &[u8], e: Error, verdict: Verdict) -> fmt::Result {
     // Addresses are still worth showing when the fixed header is there.
-    match (bytes.first().map(|b| b >> 4), bytes.get(8..40), bytes.get(12..20)) {
+    match (
+        bytes.first().map(|b| b >> 4),
+        bytes.get(8..40),
+        bytes.get(12..20),
+    ) {
         (Some(6), Some(addrs), _) => {
             let src = ipv6(&addrs[..16]);
             let dst = ipv6(&addrs[16..]);
@@ -106,10 +113,19 @@ fn write_error(f: &mut Formatter<'_>, bytes: &[u8], e: Error, verdict: Verdict) 
         }
         _ => {}
     }
-    let what = if verdict == Verdict::Refused { "refused" } else { "malformed" };
+    let what = if verdict == Verdict::Refused {
+        "refused"
+    } else {
+        "malformed"
+    };
     match e {
         Error::ParameterProblem(p) => {
-            write!(f, "{what}: parameter problem ({}) pointer={}", pp_name(p.code), p.pointer)
+            write!(
+                f,
+                "{what}: parameter problem ({}) pointer={}",
+                pp_name(p.code),
+                p.pointer
+            )
         }
         other => write!(f, "{what}: {other}"),
     }
@@ -141,65 +157,89 @@ fn ext_name(kind: ExtHeaderKind) -> &'static str {
     }
 }
 
-fn write_frame(f: &mut Formatter<'_>, bytes: &[u8], info: &FrameInfo) -> fmt::Result {
-    write!(f, "{} → {}  ", info.src, info.dst)?;
-    f.write_str(match info.version {
+fn write_frame(f: &mut Formatter<'_>, info: &FrameInfo<'_>) -> fmt::Result {
+    write!(f, "{} → {}  ", info.src(), info.dst())?;
+    f.write_str(match info.version() {
         IpVersion::V4 => "IPv4",
         IpVersion::V6 => "IPv6",
     })?;
-    for h in info.ext_headers.as_slice() {
+    for h in info.ext_headers() {
         write!(f, " › {}", ext_name(h.kind()))?;
     }
-    let later_fragment = info.fragment.is_some_and(|fr| fr.offset != 0);
+    let later_fragment = info.fragment().is_some_and(|fr| fr.offset != 0);
     if later_fragment {
         f.write_str(" › (fragment data)")?;
-    } else if info.protocol != IpProtocol::Ipv6NoNxt {
-        write!(f, " › {}", info.protocol)?;
+    } else if info.protocol() != IpProtocol::Ipv6NoNxt {
+        write!(f, " › {}", Proto(info.protocol()))?;
     } else {
         f.write_str(" › No Next Header")?;
     }
     if info.has_upper_header() {
-        let upper = info.upper_layer(bytes);
+        let upper = info.upper_layer();
         // Each writer starts with one space: with the one here, details stand two spaces off.
-        match info.protocol {
+        match info.protocol() {
             IpProtocol::Udp => f.write_str(" ").and_then(|()| write_udp(f, upper))?,
             IpProtocol::Tcp => f.write_str(" ").and_then(|()| write_tcp(f, upper))?,
             IpProtocol::Icmpv6 => f.write_str(" ").and_then(|()| write_icmpv6(f, upper))?,
             IpProtocol::Icmp => {
-                if let Some((t, c)) = info.icmp {
+                if let Some((t, c)) = info.icmp() {
                     write!(f, "  ICMP type {t} code {c}")?;
                 }
             }
             _ => {}
         }
     }
-    if let Some(fr) = info.fragment {
+    if let Some(fr) = info.fragment() {
         let more = if fr.more { " more" } else { "" };
-        write!(f, "  fragment off={}{more} id=0x{:08x}", fr.offset, fr.ident)?;
+        write!(
+            f,
+            "  fragment off={}{more} id=0x{:08x}",
+            fr.offset, fr.ident
+        )?;
     }
-    if info.trailing > 0 {
-        write!(f, "  +{} trailing bytes", info.trailing)?;
+    if info.trailing() > 0 {
+        write!(f, "  +{} trailing bytes", info.trailing())?;
     }
-    write!(f, "  [hlim={}", info.hop_limit)?;
-    if info.traffic_class != 0 {
-        write!(f, " tc=0x{:02x}", info.traffic_class)?;
+    write!(f, "  [hlim={}", info.hop_limit())?;
+    if info.traffic_class() != 0 {
+        write!(f, " tc=0x{:02x}", info.traffic_class())?;
     }
-    if info.flow_label != 0 {
-        write!(f, " flow=0x{:05x}", info.flow_label)?;
+    if info.flow_label() != 0 {
+        write!(f, " flow=0x{:05x}", info.flow_label())?;
     }
     f.write_str("]")
 }
 
+/// A protocol by name, or by number when smoltcp has no name for it.
+struct Proto(IpProtocol);
+
+impl Display for Proto {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpProtocol::Unknown(n) => write!(f, "protocol {n}"),
+            known => write!(f, "{known}"),
+        }
+    }
+}
+
 fn be16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2).map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
+    b.get(at..at + 2)
+        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
 }
 
 fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 fn write_udp(f: &mut Formatter<'_>, udp: &[u8]) -> fmt::Result {
-    write!(f, " {} → {} len={}", be16(udp, 0), be16(udp, 2), be16(udp, 4))
+    write!(
+        f,
+        " {} → {} len={}",
+        be16(udp, 0),
+        be16(udp, 2),
+        be16(udp, 4)
+    )
 }
 
 fn write_tcp(f: &mut Formatter<'_>, tcp: &[u8]) -> fmt::Result {
@@ -216,7 +256,13 @@ fn write_tcp(f: &mut Formatter<'_>, tcp: &[u8]) -> fmt::Result {
             first = false;
         }
     }
-    write!(f, "] seq={} ack={} win={}", be32(tcp, 4), be32(tcp, 8), be16(tcp, 14))
+    write!(
+        f,
+        "] seq={} ack={} win={}",
+        be32(tcp, 4),
+        be32(tcp, 8),
+        be16(tcp, 14)
+    )
 }
 
 fn write_icmpv6(f: &mut Formatter<'_>, msg: &[u8]) -> fmt::Result {
@@ -243,18 +289,32 @@ fn write_icmpv6(f: &mut Formatter<'_>, msg: &[u8]) -> fmt::Result {
             write_invoking(f, msg)
         }
         3 => {
-            let why = if code == 0 { "hop limit" } else { "fragment reassembly" };
+            let why = if code == 0 {
+                "hop limit"
+            } else {
+                "fragment reassembly"
+            };
             write!(f, " time exceeded ({why})")?;
             write_invoking(f, msg)
         }
         4 => {
             let code = ParamProblemCode::from(code);
-            write!(f, " parameter problem ({}) pointer={}", pp_name(code), be32(msg, 4))?;
+            write!(
+                f,
+                " parameter problem ({}) pointer={}",
+                pp_name(code),
+                be32(msg, 4)
+            )?;
             write_invoking(f, msg)
         }
         128 | 129 => {
             let what = if t == 128 { "request" } else { "reply" };
-            write!(f, " echo {what} id=0x{:04x} seq={}", be16(msg, 4), be16(msg, 6))
+            write!(
+                f,
+                " echo {what} id=0x{:04x} seq={}",
+                be16(msg, 4),
+                be16(msg, 6)
+            )
         }
         130..=132 | 143 => write_mld(f, msg),
         133..=137 => write_ndp(f, msg),
@@ -264,12 +324,21 @@ fn write_icmpv6(f: &mut Formatter<'_>, msg: &[u8]) -> fmt::Result {
 
 /// The packet quoted by an ICMPv6 error, as far as it was quoted.
 fn write_invoking(f: &mut Formatter<'_>, msg: &[u8]) -> fmt::Result {
-    let Some(quoted) = msg.get(8..) else { return Ok(()) };
-    let (Some(src), Some(dst), Some(&next)) = (quoted.get(8..24), quoted.get(24..40), quoted.get(6))
+    let Some(quoted) = msg.get(8..) else {
+        return Ok(());
+    };
+    let (Some(src), Some(dst), Some(&next)) =
+        (quoted.get(8..24), quoted.get(24..40), quoted.get(6))
     else {
         return Ok(());
     };
-    write!(f, "; invoking {} → {} next header {}", ipv6(src), ipv6(dst), IpProtocol::from(next))
+    write!(
+        f,
+        "; invoking {} → {} next header {}",
+        ipv6(src),
+        ipv6(dst),
+        Proto(next.into())
+    )
 }
 
 fn write_mld(f: &mut Formatter<'_>, msg: &[u8]) -> fmt::Result {
@@ -305,7 +374,11 @@ fn write_query(f: &mut Formatter<'_>, q: &Query<&[u8]>) -> fmt::Result {
         QueryVersion::V1 => "MLDv1",
         QueryVersion::V2 => "MLDv2",
     };
-    let scope = if q.is_general() { "general" } else { "group-specific" };
+    let scope = if q.is_general() {
+        "general"
+    } else {
+        "group-specific"
+    };
     write!(f, " {version} {scope} query")?;
     if !q.is_general() {
         write!(f, " {}", q.multicast_address())?;
@@ -349,7 +422,12 @@ fn write_ndp(f: &mut Formatter<'_>, msg: &[u8]) -> fmt::Result {
             write_options(f, rs.options())
         }
         NdpMessage::RouterAdvertisement(ra) => {
-            write!(f, " router advertisement lifetime={}s hlim={}", ra.router_lifetime(), ra.cur_hop_limit())?;
+            write!(
+                f,
+                " router advertisement lifetime={}s hlim={}",
+                ra.router_lifetime(),
+                ra.cur_hop_limit()
+            )?;
             if ra.managed() {
                 f.write_str(" M")?;
             }
@@ -374,7 +452,10 @@ fn write_target(f: &mut Formatter<'_>, what: &str, msg: &[u8]) -> fmt::Result {
     Ok(())
 }
 
-fn write_options<'a>(f: &mut Formatter<'_>, options: impl Iterator<Item = NdpOption<'a>>) -> fmt::Result {
+fn write_options<'a>(
+    f: &mut Formatter<'_>,
+    options: impl Iterator<Item = NdpOption<'a>>,
+) -> fmt::Result {
     for (i, opt) in options.enumerate() {
         if i == LIST_LIMIT {
             return f.write_str("; …");
@@ -382,7 +463,11 @@ fn write_options<'a>(f: &mut Formatter<'_>, options: impl Iterator<Item = NdpOpt
         f.write_str("; ")?;
         match opt {
             NdpOption::PrefixInformation(p) => {
-                write!(f, "prefix {}/{} valid={}s preferred={}s", p.prefix, p.prefix_len, p.valid_lifetime, p.preferred_lifetime)?;
+                write!(
+                    f,
+                    "prefix {}/{} valid={}s preferred={}s",
+                    p.prefix, p.prefix_len, p.valid_lifetime, p.preferred_lifetime
+                )?;
                 if p.on_link {
                     f.write_str(" L")?;
                 }
@@ -391,16 +476,20 @@ fn write_options<'a>(f: &mut Formatter<'_>, options: impl Iterator<Item = NdpOpt
                 }
             }
             NdpOption::Mtu(mtu) => write!(f, "mtu {mtu}")?,
-            NdpOption::RouteInformation(r) => {
-                write!(f, "route {}/{} lifetime={}s pref={:?}", r.prefix, r.prefix_len, r.lifetime, r.preference)?
-            }
+            NdpOption::RouteInformation(r) => write!(
+                f,
+                "route {}/{} lifetime={}s pref={:?}",
+                r.prefix, r.prefix_len, r.lifetime, r.preference
+            )?,
             NdpOption::Rdnss(r) => {
                 write!(f, "rdnss lifetime={}s", r.lifetime)?;
                 for a in r.addresses.take(LIST_LIMIT) {
                     write!(f, " {a}")?;
                 }
             }
-            NdpOption::LinkLayerAddress { kind } => write!(f, "{kind:?} link-layer address (ignored)")?,
+            NdpOption::LinkLayerAddress { kind } => {
+                write!(f, "{kind:?} link-layer address (ignored)")?
+            }
             NdpOption::Invalid { kind, .. } => write!(f, "invalid option type {kind} (ignored)")?,
             NdpOption::Unknown { kind, .. } => write!(f, "unknown option type {kind}")?,
         }

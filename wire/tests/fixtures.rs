@@ -22,8 +22,14 @@ use bridgeless_wire::pcap;
 use bridgeless_wire::summary::Summary;
 use bridgeless_wire::{Error, ParamProblemCode};
 
-const FIXTURES: [&str; 6] =
-    ["linkup-rs", "ping", "mld", "tcp-syn", "udp-tclass-hlim", "kernel-answers"];
+const FIXTURES: [&str; 6] = [
+    "linkup-rs",
+    "ping",
+    "mld",
+    "tcp-syn",
+    "udp-tclass-hlim",
+    "kernel-answers",
+];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -34,7 +40,9 @@ struct Row(HashMap<String, String>);
 
 impl Row {
     fn get(&self, field: &str) -> &str {
-        self.0.get(field).unwrap_or_else(|| panic!("golden file lacks column {field}"))
+        self.0
+            .get(field)
+            .unwrap_or_else(|| panic!("golden file lacks column {field}"))
     }
     /// The outermost value of a field (ICMPv6 errors repeat fields for the embedded packet).
     fn first(&self, field: &str) -> Option<&str> {
@@ -49,16 +57,31 @@ impl Row {
     }
     fn all(&self, field: &str) -> Vec<&str> {
         let v = self.get(field);
-        if v.is_empty() { vec![] } else { v.split(',').collect() }
+        if v.is_empty() {
+            vec![]
+        } else {
+            v.split(',').collect()
+        }
     }
 }
 
 fn golden(name: &str) -> (String, Vec<Row>) {
     let text = std::fs::read_to_string(dir().join(format!("{name}.tshark.tsv"))).unwrap();
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .map(String::from)
+        .collect();
     let rows = lines
-        .map(|l| Row(header.iter().cloned().zip(l.split('\t').map(String::from)).collect()))
+        .map(|l| {
+            Row(header
+                .iter()
+                .cloned()
+                .zip(l.split('\t').map(String::from))
+                .collect())
+        })
         .collect();
     (text, rows)
 }
@@ -66,7 +89,12 @@ fn golden(name: &str) -> (String, Vec<Row>) {
 fn packets(name: &str) -> Vec<Vec<u8>> {
     pcap::replay(dir().join(format!("{name}.pcap")))
         .unwrap()
-        .map(|r| r.unwrap().ip().expect("fixtures hold only IP packets").to_vec())
+        .map(|r| {
+            r.unwrap()
+                .ip()
+                .expect("fixtures hold only IP packets")
+                .to_vec()
+        })
         .collect()
 }
 
@@ -75,24 +103,57 @@ fn v6(addr: IpAddr) -> String {
 }
 
 /// Checks our parse of one packet against tshark's columns.
-fn check_against_tshark(name: &str, n: usize, bytes: &[u8], info: &FrameInfo, row: &Row) {
+fn check_against_tshark(name: &str, n: usize, bytes: &[u8], info: &FrameInfo<'_>, row: &Row) {
     let at = format!("{name} #{n}");
-    assert_eq!(bytes.len() as u64, row.num("frame.len").unwrap(), "{at}: length");
-    assert_eq!(v6(info.src), row.first("ipv6.src").unwrap(), "{at}: source");
-    assert_eq!(v6(info.dst), row.first("ipv6.dst").unwrap(), "{at}: destination");
-    assert_eq!(u64::from(info.hop_limit), row.num("ipv6.hlim").unwrap(), "{at}: hop limit");
-    assert_eq!(u64::from(info.traffic_class), row.num("ipv6.tclass").unwrap(), "{at}: tclass");
-    assert_eq!(u64::from(info.flow_label), row.num("ipv6.flow").unwrap(), "{at}: flow label");
-    assert_eq!(u64::from(info.payload_len), row.num("ipv6.plen").unwrap(), "{at}: payload len");
-    assert_eq!(info.trailing, 0, "{at}: trailing bytes");
+    assert_eq!(
+        bytes.len() as u64,
+        row.num("frame.len").unwrap(),
+        "{at}: length"
+    );
+    assert_eq!(
+        v6(info.src()),
+        row.first("ipv6.src").unwrap(),
+        "{at}: source"
+    );
+    assert_eq!(
+        v6(info.dst()),
+        row.first("ipv6.dst").unwrap(),
+        "{at}: destination"
+    );
+    assert_eq!(
+        u64::from(info.hop_limit()),
+        row.num("ipv6.hlim").unwrap(),
+        "{at}: hop limit"
+    );
+    assert_eq!(
+        u64::from(info.traffic_class()),
+        row.num("ipv6.tclass").unwrap(),
+        "{at}: tclass"
+    );
+    assert_eq!(
+        u64::from(info.flow_label()),
+        row.num("ipv6.flow").unwrap(),
+        "{at}: flow label"
+    );
+    assert_eq!(
+        u64::from(info.payload_len()),
+        row.num("ipv6.plen").unwrap(),
+        "{at}: payload len"
+    );
+    assert_eq!(info.trailing(), 0, "{at}: trailing bytes");
 
     // The first Next Header, and the one each extension header names.
-    let first_next = info.ext_headers.as_slice().first().map_or(u8::from(info.protocol), |h| {
-        u8::from(h.kind().protocol())
-    });
-    assert_eq!(u64::from(first_next), row.num("ipv6.nxt").unwrap(), "{at}: next header");
-    for h in info.ext_headers.as_slice() {
-        let named_next = u64::from(h.bytes(bytes)[0]);
+    let first_next = info
+        .ext_headers()
+        .next()
+        .map_or(u8::from(info.protocol()), |h| u8::from(h.kind().protocol()));
+    assert_eq!(
+        u64::from(first_next),
+        row.num("ipv6.nxt").unwrap(),
+        "{at}: next header"
+    );
+    for h in info.ext_headers() {
+        let named_next = u64::from(h.bytes()[0]);
         let column = match h.kind() {
             frame::ExtHeaderKind::HopByHop => "ipv6.hopopts.nxt",
             frame::ExtHeaderKind::DestinationOptions => "ipv6.dstopts.nxt",
@@ -102,43 +163,76 @@ fn check_against_tshark(name: &str, n: usize, bytes: &[u8], info: &FrameInfo, ro
         assert_eq!(Some(named_next), row.num(column), "{at}: {column}");
     }
 
-    match info.fragment {
+    match info.fragment() {
         Some(f) => {
-            assert_eq!(u64::from(f.offset), row.num("ipv6.fraghdr.offset").unwrap() * 8, "{at}");
-            assert_eq!(f.more, row.first("ipv6.fraghdr.more") == Some("1"), "{at}: M flag");
-            assert_eq!(u64::from(f.ident), row.num("ipv6.fraghdr.ident").unwrap(), "{at}: ident");
+            assert_eq!(
+                u64::from(f.offset),
+                row.num("ipv6.fraghdr.offset").unwrap() * 8,
+                "{at}"
+            );
+            assert_eq!(
+                f.more,
+                row.first("ipv6.fraghdr.more") == Some("1"),
+                "{at}: M flag"
+            );
+            assert_eq!(
+                u64::from(f.ident),
+                row.num("ipv6.fraghdr.ident").unwrap(),
+                "{at}: ident"
+            );
         }
         None => assert_eq!(row.first("ipv6.fraghdr.offset"), None, "{at}: fragment"),
     }
 
     // Ports belong to the outermost packet only when it is TCP or UDP itself (an ICMPv6 error
     // shows the embedded packet's ports in the same columns).
-    let proto = u8::from(info.protocol);
+    let proto = u8::from(info.protocol());
     let tshark_ports = |s, d| Some((row.num(s)? as u16, row.num(d)? as u16));
     match proto {
-        6 => assert_eq!(info.ports, tshark_ports("tcp.srcport", "tcp.dstport"), "{at}: TCP"),
-        17 => assert_eq!(info.ports, tshark_ports("udp.srcport", "udp.dstport"), "{at}: UDP"),
-        _ => assert_eq!(info.ports, None, "{at}: ports"),
+        6 => assert_eq!(
+            info.ports(),
+            tshark_ports("tcp.srcport", "tcp.dstport"),
+            "{at}: TCP"
+        ),
+        17 => assert_eq!(
+            info.ports(),
+            tshark_ports("udp.srcport", "udp.dstport"),
+            "{at}: UDP"
+        ),
+        _ => assert_eq!(info.ports(), None, "{at}: ports"),
     }
     if proto == 58 && info.has_upper_header() {
-        let (t, c) = info.icmp.expect("ICMPv6 type and code");
-        assert_eq!(u64::from(t), row.num("icmpv6.type").unwrap(), "{at}: ICMPv6 type");
-        assert_eq!(u64::from(c), row.num("icmpv6.code").unwrap(), "{at}: ICMPv6 code");
+        let (t, c) = info.icmp().expect("ICMPv6 type and code");
+        assert_eq!(
+            u64::from(t),
+            row.num("icmpv6.type").unwrap(),
+            "{at}: ICMPv6 type"
+        );
+        assert_eq!(
+            u64::from(c),
+            row.num("icmpv6.code").unwrap(),
+            "{at}: ICMPv6 code"
+        );
     } else {
-        assert_eq!(info.icmp, None, "{at}: ICMPv6 fields without ICMPv6");
+        assert_eq!(info.icmp(), None, "{at}: ICMPv6 fields without ICMPv6");
     }
 
     // MLDv2 reports: record types and groups, through our MLD parser.
-    if info.icmp.map(|(t, _)| t) == Some(143) {
-        let Ok(MldMessage::ReportV2(report)) = MldMessage::parse(info.upper_layer(bytes)) else {
+    if info.icmp().map(|(t, _)| t) == Some(143) {
+        let Ok(MldMessage::ReportV2(report)) = MldMessage::parse(info.upper_layer()) else {
             panic!("{at}: MLDv2 report does not parse");
         };
-        assert_eq!(u64::from(report.number_of_records()), row.num("icmpv6.mldr.nb_mcast_records").unwrap());
+        assert_eq!(
+            u64::from(report.number_of_records()),
+            row.num("icmpv6.mldr.nb_mcast_records").unwrap()
+        );
         let ours: Vec<(String, String)> = report
             .records()
             .map(|r| {
-                let r = r;
-                (u8::from(r.record_type).to_string(), r.multicast_address.to_string())
+                (
+                    u8::from(r.record_type).to_string(),
+                    r.multicast_address.to_string(),
+                )
             })
             .collect();
         let theirs: Vec<(String, String)> = row
@@ -220,7 +314,10 @@ fn every_fixture_packet_has_its_expected_summary() {
             std::fs::write(&path, &lines).unwrap();
         }
         let expected = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(lines, expected, "{name}: summaries differ (BLESS=1 rewrites them)");
+        assert_eq!(
+            lines, expected,
+            "{name}: summaries differ (BLESS=1 rewrites them)"
+        );
     }
 }
 
@@ -229,7 +326,10 @@ fn every_fixture_packet_has_its_expected_summary() {
 fn golden_files_are_tsharks_output() {
     let have_tshark = Command::new("tshark").arg("--version").output().is_ok();
     if !have_tshark {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "tshark is required under CI=true");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tshark is required under CI=true"
+        );
         eprintln!("note: tshark not installed; golden files not re-checked");
         return;
     }
@@ -238,12 +338,25 @@ fn golden_files_are_tsharks_output() {
         let fields: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
         let mut cmd = Command::new("tshark");
         cmd.arg("-r").arg(dir().join(format!("{name}.pcap")));
-        cmd.args(["-o", "ipv6.defragment:FALSE", "-T", "fields", "-E", "header=y", "-E", "separator=/t"]);
+        cmd.args([
+            "-o",
+            "ipv6.defragment:FALSE",
+            "-T",
+            "fields",
+            "-E",
+            "header=y",
+            "-E",
+            "separator=/t",
+        ]);
         for f in &fields {
             cmd.args(["-e", f]);
         }
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "tshark failed on {name}");
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), text, "{name}: tshark disagrees with the golden file");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            text,
+            "{name}: tshark disagrees with the golden file"
+        );
     }
 }
