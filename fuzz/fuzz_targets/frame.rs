@@ -14,11 +14,25 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // The accessors read the frame again: none may panic, and they must agree with the walk.
-    let _ = black_box((info.src(), info.dst(), info.hop_limit(), info.traffic_class()));
-    let _ = black_box((info.flow_label(), info.payload_len(), info.icmp(), info.fragment()));
+    let _ = black_box((
+        info.src(),
+        info.dst(),
+        info.hop_limit(),
+        info.traffic_class(),
+    ));
+    let _ = black_box((
+        info.flow_label(),
+        info.payload_len(),
+        info.icmp(),
+        info.fragment(),
+    ));
     assert_eq!(info.packet_len() + info.trailing(), data.len());
     assert!(info.upper_offset() <= info.packet_len());
-    let mut at = if info.version() == IpVersion::V6 { 40 } else { info.upper_offset() };
+    let mut at = if info.version() == IpVersion::V6 {
+        40
+    } else {
+        info.upper_offset()
+    };
     for ext in info.ext_headers() {
         assert_eq!(ext.offset(), at);
         at += ext.len();
@@ -32,6 +46,10 @@ fuzz_target!(|data: &[u8]| {
         let mut copy = data.to_vec();
         header.emit(&mut copy).expect("emit into the same length");
         assert_eq!(copy, data, "the fixed header is canonical");
-        assert_eq!(frame::parse_ipv6(&copy), Ok(info), "parse after emit agrees");
+        assert_eq!(
+            frame::parse_ipv6(&copy),
+            Ok(info),
+            "parse after emit agrees"
+        );
     }
 });
