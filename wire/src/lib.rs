@@ -10,6 +10,7 @@
 //! - [`stream`]: frames over byte streams (serial lines, pipes, TCP);
 //! - [`ndp`]: Router Solicitation and Advertisement for links without link-layer addresses;
 //! - [`mld`]: MLDv1 and MLDv2 queries and reports;
+//! - [`summary`]: one-line descriptions of frames;
 //! - `pcap` (feature `std`): reading and writing captures of such links.
 //!
 //! The crate is `no_std`, does not allocate, and never panics on untrusted input.
@@ -32,3 +33,8 @@ pub mod stream;
 pub mod summary;
 
 pub use error::{Error, ParamProblemCode, ParameterProblem, Result};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
