@@ -1,12 +1,27 @@
 //! Parses arbitrary bytes as a bare IP frame. Nothing may panic; when an IPv6 frame parses,
-//! re-emitting its fixed header must give the same octets and the same parse.
+//! re-emitting its fixed header must give the same octets and the same parse. Its summary
+//! line is formatted too.
 #![no_main]
 use std::hint::black_box;
 
 use bridgeless_wire::frame::{self, IpVersion, Ipv6Header};
+use bridgeless_wire::summary::Summary;
 use libfuzzer_sys::fuzz_target;
 
+/// Discards what it is given: formatting is exercised without allocating per input.
+struct Sink;
+
+impl std::fmt::Write for Sink {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        black_box(s);
+        Ok(())
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    // The one-line summary (what `bridgeless inspect` prints) reads every message type on top
+    // of the parse: it must not panic either.
+    let _ = std::fmt::Write::write_fmt(&mut Sink, format_args!("{}", Summary::new(data)));
     let parsed = black_box(frame::parse(black_box(data)));
     let _ = black_box(frame::parse_ipv4(black_box(data)));
     let _ = black_box(frame::parse_ipv6(black_box(data)));
