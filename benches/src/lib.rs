@@ -107,6 +107,91 @@ pub fn tcp_syn_80() -> Shape {
     }
 }
 
+/// The receive paths compared, each from the bytes of one frame to (upper-layer protocol,
+/// source port, destination port). Shared by the criterion benchmark and the instruction
+/// counter (`src/bin/receive-instructions.rs`).
+pub mod receive {
+    use std::hint::black_box;
+
+    use smoltcp::wire::{
+        EthernetFrame, EthernetProtocol, IpProtocol, Ipv6ExtHeader, Ipv6ExtHeaderRepr,
+        Ipv6HopByHopHeader, Ipv6HopByHopRepr, Ipv6Packet, Ipv6Repr, TcpPacket, UdpPacket,
+    };
+
+    /// What every receive path must produce: upper-layer protocol and ports (0, 0 without ports).
+    pub type Outcome = (u8, u16, u16);
+
+    /// smoltcp's receive path as its `Interface` walks it, from the IPv6 header on.
+    #[inline(never)]
+    pub fn smoltcp_ipv6(bytes: &[u8]) -> Option<Outcome> {
+        let packet = Ipv6Packet::new_checked(bytes).ok()?;
+        let repr = Ipv6Repr::parse(&packet).ok()?;
+        let mut next = repr.next_header;
+        let mut payload = packet.payload();
+        if next == IpProtocol::HopByHop {
+            let ext = Ipv6ExtHeader::new_checked(payload).ok()?;
+            let ext_repr = Ipv6ExtHeaderRepr::parse(&ext).ok()?;
+            let hbh = Ipv6HopByHopHeader::new_checked(ext_repr.data).ok()?;
+            let hbh_repr = Ipv6HopByHopRepr::parse(&hbh).ok()?;
+            black_box(&hbh_repr);
+            next = ext_repr.next_header;
+            payload = &payload[ext_repr.header_len() + ext_repr.data.len()..];
+        }
+        match next {
+            IpProtocol::Udp => {
+                let udp = UdpPacket::new_checked(payload).ok()?;
+                Some((17, udp.src_port(), udp.dst_port()))
+            }
+            IpProtocol::Tcp => {
+                let tcp = TcpPacket::new_checked(payload).ok()?;
+                Some((6, tcp.src_port(), tcp.dst_port()))
+            }
+            other => Some((other.into(), 0, 0)),
+        }
+    }
+
+    /// The MAC address of the receiving interface in the Ethernet shapes.
+    pub const OUR_MAC: smoltcp::wire::EthernetAddress =
+        smoltcp::wire::EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
+
+    /// smoltcp behind Ethernet, as its `Interface` does on `Medium::Ethernet`
+    /// (`iface/interface/ethernet.rs`, `process_ethernet`): check the frame, keep it only if it
+    /// is addressed to our MAC, to broadcast or to a multicast MAC, dispatch on EtherType.
+    #[inline(never)]
+    pub fn smoltcp_ethernet(bytes: &[u8]) -> Option<Outcome> {
+        let frame = EthernetFrame::new_checked(bytes).ok()?;
+        let dst = frame.dst_addr();
+        if !dst.is_broadcast() && !dst.is_multicast() && dst != OUR_MAC {
+            return None;
+        }
+        if frame.ethertype() != EthernetProtocol::Ipv6 {
+            return None;
+        }
+        smoltcp_ipv6(frame.payload())
+    }
+
+    /// etherparse's sliced parser on the bare IP packet.
+    #[inline(never)]
+    pub fn etherparse_ip(bytes: &[u8]) -> Option<Outcome> {
+        use etherparse::{SlicedPacket, TransportSlice};
+        let sliced = SlicedPacket::from_ip(bytes).ok()?;
+        match sliced.transport {
+            Some(TransportSlice::Udp(u)) => Some((17, u.source_port(), u.destination_port())),
+            Some(TransportSlice::Tcp(t)) => Some((6, t.source_port(), t.destination_port())),
+            Some(TransportSlice::Icmpv6(_)) => Some((58, 0, 0)),
+            _ => None,
+        }
+    }
+
+    /// bridgeless-wire on the bare frame.
+    #[inline(never)]
+    pub fn bridgeless(bytes: &[u8]) -> Option<Outcome> {
+        let info = bridgeless_wire::frame::parse(bytes).ok()?;
+        let (s, d) = info.ports().unwrap_or((0, 0));
+        Some((info.protocol_number(), s, d))
+    }
+}
+
 /// Every shape, in the order the benchmark reports them.
 pub fn shapes() -> Vec<Shape> {
     vec![udp_112(), mld_hbh_76(), tcp_syn_80()]

@@ -110,6 +110,10 @@ pub fn classify(frame: &[u8]) -> Result<IpVersion> {
 /// [`parse_ipv6`].
 #[inline(always)]
 pub fn parse(frame: &[u8]) -> Result<FrameInfo<'_>> {
+    // IPv6 first, with one look at the version nibble: the common case on our links.
+    if frame.first().is_some_and(|b| b >> 4 == 6) {
+        return parse_ipv6(frame);
+    }
     match classify(frame)? {
         IpVersion::V4 => parse_ipv4(frame),
         IpVersion::V6 => parse_ipv6(frame),
@@ -135,6 +139,10 @@ pub struct FrameInfo<'a> {
     ext_count: u8,
     /// The upper-layer header starts at `upper_offset` and was checked.
     upper_header: bool,
+    /// TCP or UDP source and destination ports (source in the high half), read while
+    /// checking the upper-layer header; meaningful when `has_ports`.
+    ports: u32,
+    has_ports: bool,
 }
 
 impl<'a> FrameInfo<'a> {
@@ -265,6 +273,13 @@ impl<'a> FrameInfo<'a> {
         IpProtocol::from(self.protocol)
     }
 
+    /// [`protocol`](Self::protocol) as the raw Next Header (or IPv4 Protocol) number, for
+    /// dispatch tables and counters indexed by protocol number.
+    #[inline]
+    pub fn protocol_number(&self) -> u8 {
+        self.protocol
+    }
+
     /// Where the upper-layer header starts (for a non-first fragment: where the fragment data
     /// starts; after "No Next Header": where the ignored octets start).
     #[inline]
@@ -292,14 +307,8 @@ impl<'a> FrameInfo<'a> {
     /// upper-layer header (not in a non-first fragment).
     #[inline]
     pub fn ports(&self) -> Option<(u16, u16)> {
-        if !self.upper_header || !matches!(self.protocol, TCP | UDP) {
-            return None;
-        }
-        let p = self.frame.get(self.upper_offset()..)?.first_chunk::<4>()?;
-        Some((
-            u16::from_be_bytes([p[0], p[1]]),
-            u16::from_be_bytes([p[2], p[3]]),
-        ))
+        self.has_ports
+            .then_some(((self.ports >> 16) as u16, self.ports as u16))
     }
 
     /// ICMPv6 (or, for IPv4, ICMP) type and code, when the packet carries them.
@@ -585,14 +594,16 @@ enum UpperError {
 /// Checks the fixed part of the upper-layer header in `rest` (the packet from the
 /// upper-layer header to its declared end): UDP and TCP lengths, and 4 octets of ICMP
 /// (`icmp` is 58 for IPv6, 1 for IPv4). `whole` says `rest` is the complete upper-layer
-/// datagram (not a first fragment), so the UDP Length can be checked against it.
+/// datagram (not a first fragment), so the UDP Length can be checked against it. Returns the
+/// TCP or UDP ports.
 #[inline(always)]
 fn check_upper_layer(
     rest: &[u8],
     protocol: u8,
     icmp: u8,
     whole: bool,
-) -> core::result::Result<(), UpperError> {
+) -> core::result::Result<Option<u32>, UpperError> {
+    let ports = |h: &[u8; 4]| Some(u32::from_be_bytes(*h));
     if protocol == UDP {
         let h = rest.first_chunk::<8>().ok_or(UpperError::Short)?;
         // RFC 768: Length counts the UDP header and data, so it is at least 8.
@@ -603,6 +614,7 @@ fn check_upper_layer(
         if whole && len > rest.len() {
             return Err(UpperError::Short);
         }
+        Ok(ports(h.first_chunk::<4>().ok_or(UpperError::Short)?))
     } else if protocol == TCP {
         let h = rest.first_chunk::<20>().ok_or(UpperError::Short)?;
         // RFC 9293 §3.1: Data Offset counts 32-bit words of header, at least 5.
@@ -613,11 +625,13 @@ fn check_upper_layer(
         if data_offset > rest.len() {
             return Err(UpperError::Short);
         }
+        Ok(ports(h.first_chunk::<4>().ok_or(UpperError::Short)?))
     } else if protocol == icmp && rest.len() < 4 {
         // Type, Code and Checksum (RFC 4443 §2.1, RFC 792).
-        return Err(UpperError::Short);
+        Err(UpperError::Short)
+    } else {
+        Ok(None)
     }
-    Ok(())
 }
 
 /// A Parameter Problem error with `code` at `pointer`.

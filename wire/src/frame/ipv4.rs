@@ -87,9 +87,10 @@ pub fn parse_ipv4(frame: &[u8]) -> Result<FrameInfo<'_>> {
     let more = flags_frag & field::MORE_FRAGMENTS != 0;
     let first = flags_frag & field::OFFSET_MASK == 0;
     let protocol = h[field::PROTOCOL];
+    let mut ports = None;
     if first {
         match check_upper_layer(rest, protocol, ICMP, !more) {
-            Ok(()) => {}
+            Ok(p) => ports = p,
             Err(UpperError::Short) => return Err(Error::Truncated),
             Err(UpperError::Malformed) => return Err(Error::Malformed),
         }
@@ -103,5 +104,7 @@ pub fn parse_ipv4(frame: &[u8]) -> Result<FrameInfo<'_>> {
         protocol,
         ext_count: 0,
         upper_header: first,
+        ports: ports.unwrap_or(0),
+        has_ports: ports.is_some(),
     })
 }

@@ -129,26 +129,33 @@ pub fn parse_ipv6(frame: &[u8]) -> Result<FrameInfo<'_>> {
     let Some(h) = frame.first_chunk::<{ field::HEADER_LEN }>() else {
         return Err(Error::Truncated);
     };
-    let next = h[field::NEXT_HEADER];
     let end = field::HEADER_LEN + usize::from(u16::from_be_bytes([h[4], h[5]]));
     if h[0] >> 4 == 6
-        && matches!(next, nh::TCP | nh::UDP | nh::ICMPV6)
         && let Some(rest) = frame.get(field::HEADER_LEN..end)
     {
-        return match check_upper_layer(rest, next, nh::ICMPV6, true) {
-            Ok(()) => Ok(FrameInfo {
-                frame,
-                packet_len: end as u32,
-                upper_offset: field::HEADER_LEN as u16,
-                fragment_at: 0,
-                router_alert: None,
-                protocol: next,
-                ext_count: 0,
-                upper_header: true,
-            }),
-            Err(UpperError::Short) => Err(Error::Truncated),
-            Err(UpperError::Malformed) => Err(Error::Malformed),
+        let next = h[field::NEXT_HEADER];
+        // One dispatch on Next Header; anything unusual (errors included) takes the full
+        // walk, which reports it precisely.
+        let ports = match next {
+            nh::UDP | nh::TCP => match check_upper_layer(rest, next, nh::ICMPV6, true) {
+                Ok(ports) => ports,
+                Err(_) => return walk(frame),
+            },
+            nh::ICMPV6 if rest.len() >= 4 => None,
+            _ => return walk(frame),
         };
+        return Ok(FrameInfo {
+            frame,
+            packet_len: end as u32,
+            upper_offset: field::HEADER_LEN as u16,
+            fragment_at: 0,
+            router_alert: None,
+            protocol: next,
+            ext_count: 0,
+            upper_header: true,
+            ports: ports.unwrap_or(0),
+            has_ports: ports.is_some(),
+        });
     }
     walk(frame)
 }
@@ -253,6 +260,8 @@ fn walk(frame: &[u8]) -> Result<FrameInfo<'_>> {
                         protocol: next_header,
                         ext_count,
                         upper_header: false,
+                        ports: 0,
+                        has_ports: false,
                     });
                 }
                 split_chain |= fragment.more;
@@ -266,10 +275,11 @@ fn walk(frame: &[u8]) -> Result<FrameInfo<'_>> {
 
     // RFC 8200 §4.7: whatever follows "No Next Header" is ignored.
     let upper_header = next != nh::NO_NEXT;
+    let mut ports = None;
     if upper_header {
         let rest = packet.get(offset..).unwrap_or(&[]);
         match check_upper_layer(rest, next, nh::ICMPV6, !split_chain) {
-            Ok(()) => {}
+            Ok(p) => ports = p,
             Err(UpperError::Short) => return Err(short(split_chain)),
             Err(UpperError::Malformed) => return Err(Error::Malformed),
         }
@@ -285,6 +295,8 @@ fn walk(frame: &[u8]) -> Result<FrameInfo<'_>> {
         protocol: next,
         ext_count,
         upper_header,
+        ports: ports.unwrap_or(0),
+        has_ports: ports.is_some(),
     })
 }
 
