@@ -17,14 +17,12 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use core::fmt;
-
 use smoltcp::wire::Ipv6Address;
 
 use crate::ndp::ipv6;
 use crate::{Error, Result};
 
-pub use crate::ndp::{AddressIter, emit_icmpv6_checksum, verify_icmpv6_checksum};
+pub use crate::ndp::{AddressIter, ValidationError, emit_icmpv6_checksum, verify_icmpv6_checksum};
 pub use query::{QUERY_V1_LEN, QUERY_V2_LEN, Query, QueryRepr, QueryVersion};
 pub use report::{
     AddressRecord, AddressRecordRepr, DoneRepr, RECORD_HEADER_LEN, REPORT_V2_HEADER_LEN,
@@ -46,6 +44,20 @@ pub const HOP_LIMIT: u8 = 1;
 pub const ROUTER_ALERT_MLD: u16 = 0;
 /// Length of the Hop-by-Hop Options header [`emit_ipv6`] writes: Router Alert and a PadN.
 pub const HOP_BY_HOP_LEN: usize = 8;
+
+/// The Hop-by-Hop Options header [`emit_ipv6`] writes (RFC 8200 §4.3): the Router Alert
+/// option of RFC 2711 §2.1 with the MLD value, then a PadN to fill 8 octets.
+const HOP_BY_HOP: [u8; HOP_BY_HOP_LEN] = {
+    let [alert_hi, alert_lo] = ROUTER_ALERT_MLD.to_be_bytes();
+    [
+        58, // Next Header: ICMPv6
+        0,  // Hdr Ext Len: 8 octets in all
+        5,  // Router Alert
+        2,  // with two data octets
+        alert_hi, alert_lo, 1, // PadN
+        0, // with no data octets
+    ]
+};
 
 /// All-nodes address `ff02::1`, where general queries go.
 pub const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -202,114 +214,15 @@ pub fn emit_ipv6(
     repr: &MldRepr<'_>,
     buf: &mut [u8],
 ) -> Result<usize> {
-    let msg_len = repr.buffer_len();
-    let payload_len = u16::try_from(HOP_BY_HOP_LEN + msg_len).map_err(|_| Error::Malformed)?;
-    let total = ipv6::HEADER_LEN + HOP_BY_HOP_LEN + msg_len;
-    let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
-    let (header, rest) = buf.split_at_mut(ipv6::HEADER_LEN);
-    let (hop_by_hop, msg) = rest.split_at_mut(HOP_BY_HOP_LEN);
-    repr.emit(msg)?;
-    emit_icmpv6_checksum(src, dst, msg);
-    let [alert_hi, alert_lo] = ROUTER_ALERT_MLD.to_be_bytes();
-    hop_by_hop.copy_from_slice(&[
-        ipv6::NEXT_HEADER_ICMPV6,
-        0, // Hdr Ext Len: 8 octets in all
-        ipv6::OPTION_ROUTER_ALERT,
-        2,
-        alert_hi,
-        alert_lo,
-        1, // PadN
-        0, // with no data octets
-    ]);
-    ipv6::emit_header(
-        header,
+    ipv6::emit_icmpv6_packet(
         src,
         dst,
-        ipv6::NEXT_HEADER_HOP_BY_HOP,
-        payload_len,
         HOP_LIMIT,
-    );
-    Ok(total)
-}
-
-/// Why a received MLD packet fails the checks of RFC 3810 §5.1.14, §5.2.13 and §7.4 and
-/// RFC 2710 §5 (or is not one). Each is a reason to drop it silently, and worth a counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValidationError {
-    /// The packet, an extension header or the message ends early.
-    Truncated,
-    /// The IP version is not 6.
-    NotIpv6,
-    /// An extension header or option that the packet must be dropped for; the error says
-    /// how, and carries the Parameter Problem to answer with where RFC 8200 §4 asks for one.
-    ExtensionHeader(Error),
-    /// The packet is a fragment.
-    Fragmented,
-    /// The upper layer is not ICMPv6.
-    NotIcmpv6,
-    /// The ICMPv6 type is not an MLD message (130, 131, 132, 143).
-    NotMld,
-    /// The source address is not link-local (`::` is allowed for reports and done,
-    /// RFC 3810 §5.2.13; never for queries, §5.1.14).
-    SourceAddress,
-    /// The IPv6 hop limit is not 1.
-    HopLimit,
-    /// No Router Alert option with value 0 in a Hop-by-Hop Options header.
-    RouterAlert,
-    /// The ICMPv6 checksum is wrong.
-    Checksum,
-    /// A length the message format does not allow, such as a 26-octet query (RFC 3810 §8.1).
-    Malformed,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValidationError::Truncated => f.write_str("truncated"),
-            ValidationError::NotIpv6 => f.write_str("not IPv6"),
-            ValidationError::ExtensionHeader(e) => write!(f, "extension header: {e}"),
-            ValidationError::Fragmented => f.write_str("fragmented MLD message"),
-            ValidationError::NotIcmpv6 => f.write_str("not ICMPv6"),
-            ValidationError::NotMld => f.write_str("not an MLD message"),
-            ValidationError::SourceAddress => f.write_str("source address not link-local"),
-            ValidationError::HopLimit => f.write_str("hop limit is not 1"),
-            ValidationError::RouterAlert => f.write_str("no MLD Router Alert option"),
-            ValidationError::Checksum => f.write_str("bad ICMPv6 checksum"),
-            ValidationError::Malformed => f.write_str("malformed MLD message"),
-        }
-    }
-}
-
-impl core::error::Error for ValidationError {}
-
-impl From<ValidationError> for Error {
-    fn from(e: ValidationError) -> Error {
-        match e {
-            ValidationError::Truncated => Error::Truncated,
-            ValidationError::ExtensionHeader(e) => e,
-            ValidationError::Checksum => Error::Checksum,
-            ValidationError::NotIpv6
-            | ValidationError::Fragmented
-            | ValidationError::NotIcmpv6
-            | ValidationError::NotMld => Error::Unsupported,
-            ValidationError::SourceAddress
-            | ValidationError::HopLimit
-            | ValidationError::RouterAlert
-            | ValidationError::Malformed => Error::Malformed,
-        }
-    }
-}
-
-impl From<ipv6::WalkError> for ValidationError {
-    fn from(e: ipv6::WalkError) -> ValidationError {
-        match e {
-            ipv6::WalkError::Truncated => ValidationError::Truncated,
-            ipv6::WalkError::NotIpv6 => ValidationError::NotIpv6,
-            ipv6::WalkError::Fragmented => ValidationError::Fragmented,
-            ipv6::WalkError::NotIcmpv6 => ValidationError::NotIcmpv6,
-            ipv6::WalkError::ExtensionHeader(e) => ValidationError::ExtensionHeader(e),
-        }
-    }
+        &HOP_BY_HOP,
+        repr.buffer_len(),
+        |msg| repr.emit(msg),
+        buf,
+    )
 }
 
 /// A received MLD packet that passed [`parse_ipv6`].
@@ -329,13 +242,13 @@ pub struct ReceivedMld<'a> {
 /// Checks (RFC 3810 §5 and §7.4, RFC 2710 §3 and §5): the source is link-local (queries,
 /// §5.1.14) or link-local or `::` (reports and done, §5.2.13); the hop limit is 1; a
 /// Hop-by-Hop Options header carries a Router Alert with value 0; the checksum is right; the
-/// length fits the type (a query of 25 to 27 octets is ignored, §8.1). The Hop-by-Hop
-/// options are walked in place, not collected.
+/// length fits the type (a query of 25 to 27 octets is ignored, §8.1). The IPv6 header and
+/// its extension headers are read by [`frame::parse_ipv6`](crate::frame::parse_ipv6), in
+/// place, and must pass its checks; fragments are refused.
 pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedMld<'_>, ValidationError> {
-    let ip = ipv6::walk_to_icmpv6(packet)?;
+    let ip = ipv6::icmpv6_in_ipv6(packet)?;
     let msg = ip.message;
-    let icmp_type = *msg.first().ok_or(ValidationError::Truncated)?;
-    let may_be_unspecified = match icmp_type {
+    let may_be_unspecified = match ip.header[0] {
         TYPE_QUERY => false,
         TYPE_REPORT_V1 | TYPE_DONE | TYPE_REPORT_V2 => true,
         _ => return Err(ValidationError::NotMld),
@@ -348,9 +261,6 @@ pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedMld<'_>, Valida
     }
     if ip.router_alert != Some(ROUTER_ALERT_MLD) {
         return Err(ValidationError::RouterAlert);
-    }
-    if msg.len() < 4 {
-        return Err(ValidationError::Truncated);
     }
     if !verify_icmpv6_checksum(&ip.src, &ip.dst, msg) {
         return Err(ValidationError::Checksum);
