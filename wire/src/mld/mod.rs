@@ -22,7 +22,9 @@ use smoltcp::wire::Ipv6Address;
 use crate::ndp::ipv6;
 use crate::{Error, Result};
 
-pub use crate::ndp::{AddressIter, ValidationError, emit_icmpv6_checksum, verify_icmpv6_checksum};
+pub use crate::ndp::{
+    AddressIter, Received, ValidationError, emit_icmpv6_checksum, verify_icmpv6_checksum,
+};
 pub use query::{QUERY_V1_LEN, QUERY_V2_LEN, Query, QueryRepr, QueryVersion};
 pub use report::{
     AddressRecord, AddressRecordRepr, DoneRepr, RECORD_HEADER_LEN, REPORT_V2_HEADER_LEN,
@@ -66,58 +68,60 @@ pub const ALL_ROUTERS: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 
 /// All MLDv2-capable routers `ff02::16`, where MLDv2 reports go (RFC 3810 §5.2.14).
 pub const ALL_MLDV2_ROUTERS: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
 
+/// RFC 3810 §5.1.3 and §5.1.9 encode time the same way: a code below `1 << (mant_bits + 3)`
+/// is the value itself; otherwise it is a float `1|exp(3)|mant(mant_bits)` worth
+/// `(mant | 1 << mant_bits) << (exp + 3)`.
+fn decode_exponential(code: u32, mant_bits: u32) -> u32 {
+    if code < 1 << (mant_bits + 3) {
+        return code;
+    }
+    let exp = (code >> mant_bits) & 0x7;
+    let mant = code & ((1 << mant_bits) - 1);
+    (mant | 1 << mant_bits) << (exp + 3)
+}
+
+/// The code of [`decode_exponential`] for `value`, rounding down to the nearest value the
+/// code can express and saturating at the all-ones code.
+fn encode_exponential(value: u32, mant_bits: u32) -> u32 {
+    let float = 1 << (mant_bits + 3);
+    if value < float {
+        return value;
+    }
+    for exp in 0..8u32 {
+        let mant = value >> (exp + 3);
+        // The implicit leading one is bit `mant_bits`: the first exponent that brings the
+        // value under it fits.
+        if mant < 1 << (mant_bits + 1) {
+            return float | exp << mant_bits | (mant & ((1 << mant_bits) - 1));
+        }
+    }
+    (float << 1) - 1
+}
+
 /// Decodes a Maximum Response Code to milliseconds (RFC 3810 §5.1.3): below 32768 it is the
 /// value itself, otherwise a float `1|exp(3)|mant(12)` worth `(mant | 0x1000) << (exp + 3)`.
 pub fn decode_max_response_code(code: u16) -> u32 {
-    if code < 0x8000 {
-        u32::from(code)
-    } else {
-        let exp = u32::from((code >> 12) & 0x7);
-        let mant = u32::from(code & 0x0fff);
-        (mant | 0x1000) << (exp + 3)
-    }
+    decode_exponential(code.into(), 12)
 }
 
 /// Encodes milliseconds as a Maximum Response Code (RFC 3810 §5.1.3), rounding down to the
 /// nearest value the code can express and saturating at 8,387,584 ms (code 0xffff).
 pub fn encode_max_response_code(millis: u32) -> u16 {
-    if millis < 0x8000 {
-        return millis as u16;
-    }
-    for exp in 0..8u32 {
-        let mant = millis >> (exp + 3);
-        if mant <= 0x1fff {
-            return 0x8000 | (exp << 12) as u16 | (mant & 0x0fff) as u16;
-        }
-    }
-    0xffff
+    // At most 0xffff with 12 mantissa bits.
+    encode_exponential(millis, 12) as u16
 }
 
 /// Decodes a QQIC to seconds (RFC 3810 §5.1.9): below 128 it is the value itself, otherwise a
 /// float `1|exp(3)|mant(4)` worth `(mant | 0x10) << (exp + 3)`.
 pub fn decode_qqic(qqic: u8) -> u32 {
-    if qqic < 0x80 {
-        u32::from(qqic)
-    } else {
-        let exp = u32::from((qqic >> 4) & 0x7);
-        let mant = u32::from(qqic & 0x0f);
-        (mant | 0x10) << (exp + 3)
-    }
+    decode_exponential(qqic.into(), 4)
 }
 
 /// Encodes seconds as a QQIC (RFC 3810 §5.1.9), rounding down to the nearest value the code
 /// can express and saturating at 31,744 s (code 0xff).
 pub fn encode_qqic(secs: u32) -> u8 {
-    if secs < 0x80 {
-        return secs as u8;
-    }
-    for exp in 0..8u32 {
-        let mant = secs >> (exp + 3);
-        if mant <= 0x1f {
-            return 0x80 | (exp << 4) as u8 | (mant & 0x0f) as u8;
-        }
-    }
-    0xff
+    // At most 0xff with 4 mantissa bits.
+    encode_exponential(secs, 4) as u8
 }
 
 /// An MLD message, read in place.
@@ -225,16 +229,9 @@ pub fn emit_ipv6(
     )
 }
 
-/// A received MLD packet that passed [`parse_ipv6`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceivedMld<'a> {
-    /// The IPv6 source address (link-local, or `::` for a report).
-    pub src_addr: Ipv6Address,
-    /// The IPv6 destination address.
-    pub dst_addr: Ipv6Address,
-    /// The message.
-    pub message: MldMessage<'a>,
-}
+/// A received MLD packet that passed [`parse_ipv6`]; its source is link-local, or `::` for
+/// a report or done.
+pub type ReceivedMld<'a> = Received<MldMessage<'a>>;
 
 /// Validates a received IPv6 packet (fixed header first) carrying an MLD message and reads
 /// it.
@@ -269,7 +266,7 @@ pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedMld<'_>, Valida
         Error::Truncated => ValidationError::Truncated,
         _ => ValidationError::Malformed,
     })?;
-    Ok(ReceivedMld {
+    Ok(Received {
         src_addr: ip.src,
         dst_addr: ip.dst,
         message,

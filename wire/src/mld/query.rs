@@ -238,11 +238,9 @@ impl<'a> QueryRepr<'a> {
                 multicast_address: packet.multicast_address(),
             },
             QueryVersion::V2 => {
-                let n = usize::from(packet.number_of_sources());
-                let stored = sources.get_mut(..n).ok_or(Error::BufferTooSmall)?;
-                for (slot, source) in stored.iter_mut().zip(packet.sources()) {
-                    *slot = source;
-                }
+                let mut free = sources;
+                // After check_len the buffer holds every source Number of Sources announces.
+                let stored = packet.sources().store_into(&mut free)?;
                 QueryRepr::V2 {
                     max_response_delay: packet.max_response_delay(),
                     multicast_address: packet.multicast_address(),

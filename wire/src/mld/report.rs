@@ -407,19 +407,10 @@ impl<'a> ReportV2Repr<'a> {
         let mut count = 0;
         let mut free_sources = sources;
         for record in packet.records() {
-            let n = record.sources.len();
-            if free_sources.len() < n {
-                return Err(Error::BufferTooSmall);
-            }
-            let (used, rest) = core::mem::take(&mut free_sources).split_at_mut(n);
-            free_sources = rest;
-            for (slot, source) in used.iter_mut().zip(record.sources) {
-                *slot = source;
-            }
             *records.get_mut(count).ok_or(Error::BufferTooSmall)? = AddressRecordRepr {
                 record_type: record.record_type,
                 multicast_address: record.multicast_address,
-                sources: used,
+                sources: record.sources.store_into(&mut free_sources)?,
             };
             count += 1;
         }

@@ -239,6 +239,18 @@ impl From<ValidationError> for Error {
     }
 }
 
+/// A received ND or MLD packet that passed validation: its addresses and its message
+/// ([`ReceivedNdp`](crate::ndp::ReceivedNdp), [`ReceivedMld`](crate::mld::ReceivedMld)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<M> {
+    /// The IPv6 source address.
+    pub src_addr: Ipv6Address,
+    /// The IPv6 destination address.
+    pub dst_addr: Ipv6Address,
+    /// The message.
+    pub message: M,
+}
+
 /// A received IPv6 packet reduced to what ND and MLD validation needs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Icmpv6InIpv6<'a> {

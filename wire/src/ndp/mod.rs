@@ -24,7 +24,7 @@ use smoltcp::wire::Ipv6Address;
 
 use crate::{Error, Result};
 
-pub use ipv6::ValidationError;
+pub use ipv6::{Received, ValidationError};
 pub use option::{
     AddressIter, LinkLayerKind, NdpOption, NdpOptionRepr, OptionsIter, Preference,
     PrefixInformation, Rdnss, RouteInformation, check_options, option_type,
@@ -211,15 +211,7 @@ fn options_error(e: Error) -> ValidationError {
 }
 
 /// A received ND packet that passed [`parse_ipv6`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceivedNdp<'a> {
-    /// The IPv6 source address.
-    pub src_addr: Ipv6Address,
-    /// The IPv6 destination address.
-    pub dst_addr: Ipv6Address,
-    /// The message.
-    pub message: NdpMessage<'a>,
-}
+pub type ReceivedNdp<'a> = Received<NdpMessage<'a>>;
 
 /// Validates a received IPv6 packet (fixed header first, as on a bare-IP link) carrying an
 /// ND message and reads it.
@@ -272,7 +264,7 @@ pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedNdp<'_>, Valida
         NdpKind::NeighborAdvertisement => NdpMessage::NeighborAdvertisement,
         NdpKind::Redirect => NdpMessage::Redirect,
     };
-    Ok(ReceivedNdp {
+    Ok(Received {
         src_addr: ip.src,
         dst_addr: ip.dst,
         message,

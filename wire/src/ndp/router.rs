@@ -287,21 +287,10 @@ impl<'a> RouterAdvertisementRepr<'a> {
                 NdpOption::PrefixInformation(p) => NdpOptionRepr::PrefixInformation(p),
                 NdpOption::Mtu(mtu) => NdpOptionRepr::Mtu(mtu),
                 NdpOption::RouteInformation(r) => NdpOptionRepr::RouteInformation(r),
-                NdpOption::Rdnss(rdnss) => {
-                    let n = rdnss.addresses.len();
-                    if free_addresses.len() < n {
-                        return Err(Error::BufferTooSmall);
-                    }
-                    let (used, rest) = core::mem::take(&mut free_addresses).split_at_mut(n);
-                    free_addresses = rest;
-                    for (slot, address) in used.iter_mut().zip(rdnss.addresses) {
-                        *slot = address;
-                    }
-                    NdpOptionRepr::Rdnss {
-                        lifetime: rdnss.lifetime,
-                        addresses: used,
-                    }
-                }
+                NdpOption::Rdnss(rdnss) => NdpOptionRepr::Rdnss {
+                    lifetime: rdnss.lifetime,
+                    addresses: rdnss.addresses.store_into(&mut free_addresses)?,
+                },
                 NdpOption::LinkLayerAddress { .. }
                 | NdpOption::Invalid { .. }
                 | NdpOption::Unknown { .. } => continue,
