@@ -373,21 +373,27 @@ fn neighbor_messages_are_recognised_for_counting() {
     assert_eq!(parse_ipv6(&p), Err(ValidationError::NotNdp));
 }
 
+/// [`RS_PACKET`] behind one 8-octet extension header `ext`, named by `next_header` in the
+/// IPv6 header; payload length 16, checksum refreshed.
+fn rs_behind(next_header: u8, ext: [u8; 8]) -> [u8; 56] {
+    let mut packet = [0u8; 56];
+    packet[..40].copy_from_slice(&RS_PACKET[..40]);
+    packet[5] = 16;
+    packet[6] = next_header;
+    packet[40..48].copy_from_slice(&ext);
+    packet[48..].copy_from_slice(&RS_PACKET[40..]);
+    ipv6::refresh_checksum(&mut packet, 48, 56);
+    packet
+}
+
 #[test]
 fn extension_headers_are_walked() {
-    // RS behind an 8-octet Destination Options header with one unknown skippable option.
+    // RS behind a Destination Options header (60) with one unknown skippable option.
     #[rustfmt::skip]
-    let mut packet: [u8; 56] = [
-        // IPv6: payload length 16, next header 60 (Destination Options), hop limit 255
-        0x60, 0x00, 0x00, 0x00, 0x00, 0x10, 0x3c, 0xff,
-        0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
-        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+    let mut packet = rs_behind(60, [
         // next header 58, length 0; option type 0x1e (skip if unknown), 2 octets; Pad1, Pad1
         0x3a, 0x00, 0x1e, 0x02, 0xaa, 0xbb, 0x00, 0x00,
-        // RS
-        0x85, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    ];
-    ipv6::refresh_checksum(&mut packet, 48, 56);
+    ]);
     assert!(parse_ipv6(&packet).is_ok());
     // Option type 0x9e: discard and send Parameter Problem code 2 pointing at it (octet 42).
     packet[42] = 0x9e;
@@ -420,17 +426,6 @@ fn extension_headers_are_walked() {
 
 #[test]
 fn extension_header_decisions_are_the_frame_walks() {
-    // RS behind one 8-octet extension header, whose Next Header value goes in octet 6.
-    let rs_behind = |next_header: u8, ext: [u8; 8]| {
-        let mut packet = [0u8; 56];
-        packet[..40].copy_from_slice(&RS_PACKET[..40]);
-        packet[5] = 16; // payload length
-        packet[6] = next_header;
-        packet[40..48].copy_from_slice(&ext);
-        packet[48..].copy_from_slice(&RS_PACKET[40..]);
-        ipv6::refresh_checksum(&mut packet, 48, 56);
-        packet
-    };
     // Routing header with Segments Left 1: RFC 8200 §4.4, Parameter Problem code 0 at the
     // Routing Type (octet 42).
     #[rustfmt::skip]
