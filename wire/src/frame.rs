@@ -62,7 +62,7 @@
 //! # Ok::<(), bridgeless_wire::Error>(())
 //! ```
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv6Addr};
 
 use smoltcp::wire::IpProtocol;
 
@@ -209,6 +209,16 @@ impl<'a> FrameInfo<'a> {
             IpVersion::V6 => IpAddr::from(self.array::<16>(24)),
             IpVersion::V4 => IpAddr::from(self.array::<4>(16)),
         }
+    }
+
+    /// The IPv6 source and destination addresses, for callers that know the frame is IPv6
+    /// (the octets at those offsets otherwise).
+    #[inline]
+    pub(crate) fn ipv6_addrs(&self) -> (Ipv6Addr, Ipv6Addr) {
+        (
+            Ipv6Addr::from(self.array::<16>(8)),
+            Ipv6Addr::from(self.array::<16>(24)),
+        )
     }
 
     /// IPv6 Hop Limit or IPv4 Time to Live.

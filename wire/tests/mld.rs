@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use bridgeless_wire::Error;
 use bridgeless_wire::mld::{
     self, ALL_MLDV2_ROUTERS, AddressRecordRepr, DoneRepr, MldMessage, MldRepr, Query, QueryRepr,
@@ -400,7 +398,7 @@ fn tshark_dissects_what_we_emit() {
         .iter()
         .map(|(src, repr)| emit_and_check(src, repr))
         .collect();
-    let Some(tshark) = Tshark::new("mld", &packets) else {
+    let Some(tshark) = support::Tshark::new("mld", &packets) else {
         return;
     };
     assert_eq!(tshark.problems(), "", "tshark found problems");
@@ -443,71 +441,4 @@ fn tshark_dissects_what_we_emit() {
         tshark.fields(&["ipv6.dst"]),
         "ff02::1\nff02::1\nff15::1234\nff15::1234\nff02::2\nff02::16\nff02::16\nff02::16\n"
     );
-}
-
-/// A capture of our own, checked by tshark if it is installed.
-struct Tshark {
-    path: String,
-}
-
-impl Tshark {
-    fn new(name: &str, packets: &[Vec<u8>]) -> Option<Tshark> {
-        if Command::new("tshark").arg("--version").output().is_err() {
-            eprintln!("tshark is not installed (apt-get install tshark): skipping its check");
-            return None;
-        }
-        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-        let path = format!("{}/{name}-tshark-check.pcap", env!("CARGO_TARGET_TMPDIR"));
-        let file = std::fs::File::create(&path).unwrap();
-        let header = PcapHeader {
-            datalink: pcap_file::DataLink::RAW,
-            endianness: pcap_file::Endianness::Little,
-            ts_resolution: pcap_file::TsResolution::MicroSecond,
-            ..Default::default()
-        };
-        let mut writer = PcapWriter::with_header(file, header).unwrap();
-        for p in packets {
-            let packet = PcapPacket::new(std::time::Duration::ZERO, p.len() as u32, p);
-            writer.write_packet(&packet).unwrap();
-        }
-        Some(Tshark { path })
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(&self.path)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Frames tshark finds malformed or with an expert warning (bad checksums are).
-    fn problems(&self) -> String {
-        self.run(&[
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= \"warning\"",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "_ws.expert.message",
-        ])
-    }
-
-    fn fields(&self, fields: &[&str]) -> String {
-        let mut args = vec!["-T", "fields"];
-        for f in fields {
-            args.push("-e");
-            args.push(f);
-        }
-        self.run(&args)
-    }
 }

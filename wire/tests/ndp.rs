@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use bridgeless_wire::Error;
 use bridgeless_wire::ndp::{
     self, ALL_NODES, ALL_ROUTERS, NdpMessage, NdpOption, NdpOptionRepr, NdpRepr, Preference,
@@ -382,7 +380,7 @@ fn tshark_dissects_what_we_emit() {
         support::record_emitted(&buf);
         packets.push(buf);
     }
-    let Some(tshark) = Tshark::new("ndp", &packets) else {
+    let Some(tshark) = support::Tshark::new("ndp", &packets) else {
         return;
     };
     assert_eq!(tshark.problems(), "", "tshark found problems");
@@ -406,71 +404,4 @@ fn tshark_dissects_what_we_emit() {
             .nth(3),
         Some("2001:db8::53,2001:db8::54\t1280")
     );
-}
-
-/// A capture of our own, checked by tshark if it is installed.
-struct Tshark {
-    path: String,
-}
-
-impl Tshark {
-    fn new(name: &str, packets: &[Vec<u8>]) -> Option<Tshark> {
-        if Command::new("tshark").arg("--version").output().is_err() {
-            eprintln!("tshark is not installed (apt-get install tshark): skipping its check");
-            return None;
-        }
-        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-        let path = format!("{}/{name}-tshark-check.pcap", env!("CARGO_TARGET_TMPDIR"));
-        let file = std::fs::File::create(&path).unwrap();
-        let header = PcapHeader {
-            datalink: pcap_file::DataLink::RAW,
-            endianness: pcap_file::Endianness::Little,
-            ts_resolution: pcap_file::TsResolution::MicroSecond,
-            ..Default::default()
-        };
-        let mut writer = PcapWriter::with_header(file, header).unwrap();
-        for p in packets {
-            let packet = PcapPacket::new(std::time::Duration::ZERO, p.len() as u32, p);
-            writer.write_packet(&packet).unwrap();
-        }
-        Some(Tshark { path })
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(&self.path)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Frames tshark finds malformed or with an expert warning (bad checksums are).
-    fn problems(&self) -> String {
-        self.run(&[
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= \"warning\"",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "_ws.expert.message",
-        ])
-    }
-
-    fn fields(&self, fields: &[&str]) -> String {
-        let mut args = vec!["-T", "fields"];
-        for f in fields {
-            args.push("-e");
-            args.push(f);
-        }
-        self.run(&args)
-    }
 }

@@ -17,14 +17,14 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use core::fmt;
-
 use smoltcp::wire::Ipv6Address;
 
 use crate::ndp::ipv6;
 use crate::{Error, Result};
 
-pub use crate::ndp::{AddressIter, emit_icmpv6_checksum, verify_icmpv6_checksum};
+pub use crate::ndp::{
+    AddressIter, Received, ValidationError, emit_icmpv6_checksum, verify_icmpv6_checksum,
+};
 pub use query::{QUERY_V1_LEN, QUERY_V2_LEN, Query, QueryRepr, QueryVersion};
 pub use report::{
     AddressRecord, AddressRecordRepr, DoneRepr, RECORD_HEADER_LEN, REPORT_V2_HEADER_LEN,
@@ -47,6 +47,20 @@ pub const ROUTER_ALERT_MLD: u16 = 0;
 /// Length of the Hop-by-Hop Options header [`emit_ipv6`] writes: Router Alert and a PadN.
 pub const HOP_BY_HOP_LEN: usize = 8;
 
+/// The Hop-by-Hop Options header [`emit_ipv6`] writes (RFC 8200 §4.3): the Router Alert
+/// option of RFC 2711 §2.1 with the MLD value, then a PadN to fill 8 octets.
+const HOP_BY_HOP: [u8; HOP_BY_HOP_LEN] = {
+    let [alert_hi, alert_lo] = ROUTER_ALERT_MLD.to_be_bytes();
+    [
+        58, // Next Header: ICMPv6
+        0,  // Hdr Ext Len: 8 octets in all
+        5,  // Router Alert
+        2,  // with two data octets
+        alert_hi, alert_lo, 1, // PadN
+        0, // with no data octets
+    ]
+};
+
 /// All-nodes address `ff02::1`, where general queries go.
 pub const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// All-routers address `ff02::2`, where MLDv1 Done messages go (RFC 2710 §4).
@@ -54,58 +68,60 @@ pub const ALL_ROUTERS: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 
 /// All MLDv2-capable routers `ff02::16`, where MLDv2 reports go (RFC 3810 §5.2.14).
 pub const ALL_MLDV2_ROUTERS: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
 
+/// RFC 3810 §5.1.3 and §5.1.9 encode time the same way: a code below `1 << (mant_bits + 3)`
+/// is the value itself; otherwise it is a float `1|exp(3)|mant(mant_bits)` worth
+/// `(mant | 1 << mant_bits) << (exp + 3)`.
+fn decode_exponential(code: u32, mant_bits: u32) -> u32 {
+    if code < 1 << (mant_bits + 3) {
+        return code;
+    }
+    let exp = (code >> mant_bits) & 0x7;
+    let mant = code & ((1 << mant_bits) - 1);
+    (mant | 1 << mant_bits) << (exp + 3)
+}
+
+/// The code of [`decode_exponential`] for `value`, rounding down to the nearest value the
+/// code can express and saturating at the all-ones code.
+fn encode_exponential(value: u32, mant_bits: u32) -> u32 {
+    let float = 1 << (mant_bits + 3);
+    if value < float {
+        return value;
+    }
+    for exp in 0..8u32 {
+        let mant = value >> (exp + 3);
+        // The implicit leading one is bit `mant_bits`: the first exponent that brings the
+        // value under it fits.
+        if mant < 1 << (mant_bits + 1) {
+            return float | exp << mant_bits | (mant & ((1 << mant_bits) - 1));
+        }
+    }
+    (float << 1) - 1
+}
+
 /// Decodes a Maximum Response Code to milliseconds (RFC 3810 §5.1.3): below 32768 it is the
 /// value itself, otherwise a float `1|exp(3)|mant(12)` worth `(mant | 0x1000) << (exp + 3)`.
 pub fn decode_max_response_code(code: u16) -> u32 {
-    if code < 0x8000 {
-        u32::from(code)
-    } else {
-        let exp = u32::from((code >> 12) & 0x7);
-        let mant = u32::from(code & 0x0fff);
-        (mant | 0x1000) << (exp + 3)
-    }
+    decode_exponential(code.into(), 12)
 }
 
 /// Encodes milliseconds as a Maximum Response Code (RFC 3810 §5.1.3), rounding down to the
 /// nearest value the code can express and saturating at 8,387,584 ms (code 0xffff).
 pub fn encode_max_response_code(millis: u32) -> u16 {
-    if millis < 0x8000 {
-        return millis as u16;
-    }
-    for exp in 0..8u32 {
-        let mant = millis >> (exp + 3);
-        if mant <= 0x1fff {
-            return 0x8000 | (exp << 12) as u16 | (mant & 0x0fff) as u16;
-        }
-    }
-    0xffff
+    // At most 0xffff with 12 mantissa bits.
+    encode_exponential(millis, 12) as u16
 }
 
 /// Decodes a QQIC to seconds (RFC 3810 §5.1.9): below 128 it is the value itself, otherwise a
 /// float `1|exp(3)|mant(4)` worth `(mant | 0x10) << (exp + 3)`.
 pub fn decode_qqic(qqic: u8) -> u32 {
-    if qqic < 0x80 {
-        u32::from(qqic)
-    } else {
-        let exp = u32::from((qqic >> 4) & 0x7);
-        let mant = u32::from(qqic & 0x0f);
-        (mant | 0x10) << (exp + 3)
-    }
+    decode_exponential(qqic.into(), 4)
 }
 
 /// Encodes seconds as a QQIC (RFC 3810 §5.1.9), rounding down to the nearest value the code
 /// can express and saturating at 31,744 s (code 0xff).
 pub fn encode_qqic(secs: u32) -> u8 {
-    if secs < 0x80 {
-        return secs as u8;
-    }
-    for exp in 0..8u32 {
-        let mant = secs >> (exp + 3);
-        if mant <= 0x1f {
-            return 0x80 | (exp << 4) as u8 | (mant & 0x0f) as u8;
-        }
-    }
-    0xff
+    // At most 0xff with 4 mantissa bits.
+    encode_exponential(secs, 4) as u8
 }
 
 /// An MLD message, read in place.
@@ -202,126 +218,20 @@ pub fn emit_ipv6(
     repr: &MldRepr<'_>,
     buf: &mut [u8],
 ) -> Result<usize> {
-    let msg_len = repr.buffer_len();
-    let payload_len = u16::try_from(HOP_BY_HOP_LEN + msg_len).map_err(|_| Error::Malformed)?;
-    let total = ipv6::HEADER_LEN + HOP_BY_HOP_LEN + msg_len;
-    let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
-    let (header, rest) = buf.split_at_mut(ipv6::HEADER_LEN);
-    let (hop_by_hop, msg) = rest.split_at_mut(HOP_BY_HOP_LEN);
-    repr.emit(msg)?;
-    emit_icmpv6_checksum(src, dst, msg);
-    let [alert_hi, alert_lo] = ROUTER_ALERT_MLD.to_be_bytes();
-    hop_by_hop.copy_from_slice(&[
-        ipv6::NEXT_HEADER_ICMPV6,
-        0, // Hdr Ext Len: 8 octets in all
-        ipv6::OPTION_ROUTER_ALERT,
-        2,
-        alert_hi,
-        alert_lo,
-        1, // PadN
-        0, // with no data octets
-    ]);
-    ipv6::emit_header(
-        header,
+    ipv6::emit_icmpv6_packet(
         src,
         dst,
-        ipv6::NEXT_HEADER_HOP_BY_HOP,
-        payload_len,
         HOP_LIMIT,
-    );
-    Ok(total)
+        &HOP_BY_HOP,
+        repr.buffer_len(),
+        |msg| repr.emit(msg),
+        buf,
+    )
 }
 
-/// Why a received MLD packet fails the checks of RFC 3810 §5.1.14, §5.2.13 and §7.4 and
-/// RFC 2710 §5 (or is not one). Each is a reason to drop it silently, and worth a counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValidationError {
-    /// The packet, an extension header or the message ends early.
-    Truncated,
-    /// The IP version is not 6.
-    NotIpv6,
-    /// An extension header or option that the packet must be dropped for; the error says
-    /// how, and carries the Parameter Problem to answer with where RFC 8200 §4 asks for one.
-    ExtensionHeader(Error),
-    /// The packet is a fragment.
-    Fragmented,
-    /// The upper layer is not ICMPv6.
-    NotIcmpv6,
-    /// The ICMPv6 type is not an MLD message (130, 131, 132, 143).
-    NotMld,
-    /// The source address is not link-local (`::` is allowed for reports and done,
-    /// RFC 3810 §5.2.13; never for queries, §5.1.14).
-    SourceAddress,
-    /// The IPv6 hop limit is not 1.
-    HopLimit,
-    /// No Router Alert option with value 0 in a Hop-by-Hop Options header.
-    RouterAlert,
-    /// The ICMPv6 checksum is wrong.
-    Checksum,
-    /// A length the message format does not allow, such as a 26-octet query (RFC 3810 §8.1).
-    Malformed,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValidationError::Truncated => f.write_str("truncated"),
-            ValidationError::NotIpv6 => f.write_str("not IPv6"),
-            ValidationError::ExtensionHeader(e) => write!(f, "extension header: {e}"),
-            ValidationError::Fragmented => f.write_str("fragmented MLD message"),
-            ValidationError::NotIcmpv6 => f.write_str("not ICMPv6"),
-            ValidationError::NotMld => f.write_str("not an MLD message"),
-            ValidationError::SourceAddress => f.write_str("source address not link-local"),
-            ValidationError::HopLimit => f.write_str("hop limit is not 1"),
-            ValidationError::RouterAlert => f.write_str("no MLD Router Alert option"),
-            ValidationError::Checksum => f.write_str("bad ICMPv6 checksum"),
-            ValidationError::Malformed => f.write_str("malformed MLD message"),
-        }
-    }
-}
-
-impl core::error::Error for ValidationError {}
-
-impl From<ValidationError> for Error {
-    fn from(e: ValidationError) -> Error {
-        match e {
-            ValidationError::Truncated => Error::Truncated,
-            ValidationError::ExtensionHeader(e) => e,
-            ValidationError::Checksum => Error::Checksum,
-            ValidationError::NotIpv6
-            | ValidationError::Fragmented
-            | ValidationError::NotIcmpv6
-            | ValidationError::NotMld => Error::Unsupported,
-            ValidationError::SourceAddress
-            | ValidationError::HopLimit
-            | ValidationError::RouterAlert
-            | ValidationError::Malformed => Error::Malformed,
-        }
-    }
-}
-
-impl From<ipv6::WalkError> for ValidationError {
-    fn from(e: ipv6::WalkError) -> ValidationError {
-        match e {
-            ipv6::WalkError::Truncated => ValidationError::Truncated,
-            ipv6::WalkError::NotIpv6 => ValidationError::NotIpv6,
-            ipv6::WalkError::Fragmented => ValidationError::Fragmented,
-            ipv6::WalkError::NotIcmpv6 => ValidationError::NotIcmpv6,
-            ipv6::WalkError::ExtensionHeader(e) => ValidationError::ExtensionHeader(e),
-        }
-    }
-}
-
-/// A received MLD packet that passed [`parse_ipv6`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceivedMld<'a> {
-    /// The IPv6 source address (link-local, or `::` for a report).
-    pub src_addr: Ipv6Address,
-    /// The IPv6 destination address.
-    pub dst_addr: Ipv6Address,
-    /// The message.
-    pub message: MldMessage<'a>,
-}
+/// A received MLD packet that passed [`parse_ipv6`]; its source is link-local, or `::` for
+/// a report or done.
+pub type ReceivedMld<'a> = Received<MldMessage<'a>>;
 
 /// Validates a received IPv6 packet (fixed header first) carrying an MLD message and reads
 /// it.
@@ -329,13 +239,13 @@ pub struct ReceivedMld<'a> {
 /// Checks (RFC 3810 §5 and §7.4, RFC 2710 §3 and §5): the source is link-local (queries,
 /// §5.1.14) or link-local or `::` (reports and done, §5.2.13); the hop limit is 1; a
 /// Hop-by-Hop Options header carries a Router Alert with value 0; the checksum is right; the
-/// length fits the type (a query of 25 to 27 octets is ignored, §8.1). The Hop-by-Hop
-/// options are walked in place, not collected.
+/// length fits the type (a query of 25 to 27 octets is ignored, §8.1). The IPv6 header and
+/// its extension headers are read by [`frame::parse_ipv6`](crate::frame::parse_ipv6), in
+/// place, and must pass its checks; fragments are refused.
 pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedMld<'_>, ValidationError> {
-    let ip = ipv6::walk_to_icmpv6(packet)?;
+    let ip = ipv6::icmpv6_in_ipv6(packet)?;
     let msg = ip.message;
-    let icmp_type = *msg.first().ok_or(ValidationError::Truncated)?;
-    let may_be_unspecified = match icmp_type {
+    let may_be_unspecified = match ip.header[0] {
         TYPE_QUERY => false,
         TYPE_REPORT_V1 | TYPE_DONE | TYPE_REPORT_V2 => true,
         _ => return Err(ValidationError::NotMld),
@@ -349,9 +259,6 @@ pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedMld<'_>, Valida
     if ip.router_alert != Some(ROUTER_ALERT_MLD) {
         return Err(ValidationError::RouterAlert);
     }
-    if msg.len() < 4 {
-        return Err(ValidationError::Truncated);
-    }
     if !verify_icmpv6_checksum(&ip.src, &ip.dst, msg) {
         return Err(ValidationError::Checksum);
     }
@@ -359,7 +266,7 @@ pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedMld<'_>, Valida
         Error::Truncated => ValidationError::Truncated,
         _ => ValidationError::Malformed,
     })?;
-    Ok(ReceivedMld {
+    Ok(Received {
         src_addr: ip.src,
         dst_addr: ip.dst,
         message,

@@ -66,18 +66,7 @@ pub struct Query<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Query<T> {
-    /// Wraps a buffer without checking it; accessors may panic until
-    /// [`check_len`](Self::check_len) succeeds.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Query { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
+    ipv6::icmpv6_accessors!(field);
 
     /// Checks the length: 24 octets is MLDv1; 28 or more is MLDv2 and must hold the sources
     /// its Number of Sources announces ([`Error::Truncated`] otherwise). RFC 3810 §8.1 has
@@ -104,11 +93,6 @@ impl<T: AsRef<[u8]>> Query<T> {
         }
     }
 
-    /// Returns the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
     /// MLDv1 or MLDv2, by length.
     pub fn version(&self) -> QueryVersion {
         if self.buffer.as_ref().len() >= QUERY_V2_LEN {
@@ -116,27 +100,6 @@ impl<T: AsRef<[u8]>> Query<T> {
         } else {
             QueryVersion::V1
         }
-    }
-
-    /// The ICMPv6 type (130).
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    /// The ICMPv6 code (sent as zero, ignored on receipt).
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// The checksum field.
-    pub fn checksum(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::CHECKSUM];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-
-    /// Checks the ICMPv6 checksum over the whole buffer.
-    pub fn verify_checksum(&self, src: &Ipv6Address, dst: &Ipv6Address) -> bool {
-        ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
     }
 
     /// The raw Maximum Response Code field.
@@ -210,17 +173,7 @@ impl<T: AsRef<[u8]>> Query<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Query<T> {
-    /// Sets the checksum field.
-    pub fn set_checksum(&mut self, value: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
-    }
-
-    /// Computes and writes the ICMPv6 checksum over the whole buffer.
-    pub fn fill_checksum(&mut self, src: &Ipv6Address, dst: &Ipv6Address) {
-        self.set_checksum(0);
-        let sum = ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref());
-        self.set_checksum(sum);
-    }
+    ipv6::icmpv6_setters!(field);
 }
 
 /// A Multicast Listener Query to emit or as parsed.
@@ -285,11 +238,9 @@ impl<'a> QueryRepr<'a> {
                 multicast_address: packet.multicast_address(),
             },
             QueryVersion::V2 => {
-                let n = usize::from(packet.number_of_sources());
-                let stored = sources.get_mut(..n).ok_or(Error::BufferTooSmall)?;
-                for (slot, source) in stored.iter_mut().zip(packet.sources()) {
-                    *slot = source;
-                }
+                let mut free = sources;
+                // After check_len the buffer holds every source Number of Sources announces.
+                let stored = packet.sources().store_into(&mut free)?;
                 QueryRepr::V2 {
                     max_response_delay: packet.max_response_delay(),
                     multicast_address: packet.multicast_address(),

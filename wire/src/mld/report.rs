@@ -87,18 +87,7 @@ pub struct V1Message<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> V1Message<T> {
-    /// Wraps a buffer without checking it; accessors may panic until
-    /// [`check_len`](Self::check_len) succeeds.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        V1Message { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
+    ipv6::icmpv6_accessors!(field);
 
     /// At least 24 octets ([`Error::Truncated`] otherwise). RFC 2710 §3 (Other fields): a
     /// receiver ignores anything past the first 24 octets.
@@ -108,31 +97,6 @@ impl<T: AsRef<[u8]>> V1Message<T> {
         } else {
             Ok(())
         }
-    }
-
-    /// Returns the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The ICMPv6 type.
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    /// The ICMPv6 code (sent as zero, ignored on receipt).
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// The checksum field.
-    pub fn checksum(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::CHECKSUM])
-    }
-
-    /// Checks the ICMPv6 checksum over the whole buffer.
-    pub fn verify_checksum(&self, src: &Ipv6Address, dst: &Ipv6Address) -> bool {
-        ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
     }
 
     /// Maximum Response Delay in milliseconds (meaningful in queries only).
@@ -321,18 +285,7 @@ pub struct ReportV2<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> ReportV2<T> {
-    /// Wraps a buffer without checking it; accessors may panic until
-    /// [`check_len`](Self::check_len) succeeds.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        ReportV2 { buffer }
-    }
-
-    /// Wraps a buffer after [`check_len`](Self::check_len).
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
+    ipv6::icmpv6_accessors!(field);
 
     /// Checks that the header and every announced record, with its sources and auxiliary
     /// data, are present ([`Error::Truncated`] otherwise). Octets after the last record are
@@ -348,26 +301,6 @@ impl<T: AsRef<[u8]>> ReportV2<T> {
             rest = split_record(rest).ok_or(Error::Truncated)?.1;
         }
         Ok(())
-    }
-
-    /// Returns the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The ICMPv6 type (143).
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    /// The checksum field.
-    pub fn checksum(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::CHECKSUM])
-    }
-
-    /// Checks the ICMPv6 checksum over the whole buffer.
-    pub fn verify_checksum(&self, src: &Ipv6Address, dst: &Ipv6Address) -> bool {
-        ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
     }
 
     /// Nr of Mcast Address Records.
@@ -474,19 +407,10 @@ impl<'a> ReportV2Repr<'a> {
         let mut count = 0;
         let mut free_sources = sources;
         for record in packet.records() {
-            let n = record.sources.len();
-            if free_sources.len() < n {
-                return Err(Error::BufferTooSmall);
-            }
-            let (used, rest) = core::mem::take(&mut free_sources).split_at_mut(n);
-            free_sources = rest;
-            for (slot, source) in used.iter_mut().zip(record.sources) {
-                *slot = source;
-            }
             *records.get_mut(count).ok_or(Error::BufferTooSmall)? = AddressRecordRepr {
                 record_type: record.record_type,
                 multicast_address: record.multicast_address,
-                sources: used,
+                sources: record.sources.store_into(&mut free_sources)?,
             };
             count += 1;
         }

@@ -301,7 +301,7 @@ fn receive_checks() {
     let len = emit_ipv6(&ROUTER, &ALL_NODES, &query, &mut q).unwrap();
     assert_eq!(len, 76);
     q[5] -= 2;
-    refresh_checksum_len(&mut q, 74);
+    ipv6::refresh_checksum(&mut q, 48, 74);
     assert_eq!(parse_ipv6(&q[..74]), Err(ValidationError::Malformed));
 
     // Something else than MLD.
@@ -310,16 +310,10 @@ fn receive_checks() {
     assert_eq!(parse_ipv6(&p), Err(ValidationError::NotMld));
 }
 
+/// Rewrites the ICMPv6 checksum of a packet laid out as [`emit_ipv6`] writes it.
 fn refresh_checksum(packet: &mut [u8]) {
     let len = packet.len();
-    refresh_checksum_len(packet, len);
-}
-
-/// Rewrites the ICMPv6 checksum of a packet laid out as [`emit_ipv6`] writes it.
-fn refresh_checksum_len(packet: &mut [u8], len: usize) {
-    let src = Ipv6Address::from(<[u8; 16]>::try_from(&packet[8..24]).unwrap());
-    let dst = Ipv6Address::from(<[u8; 16]>::try_from(&packet[24..40]).unwrap());
-    emit_icmpv6_checksum(&src, &dst, &mut packet[48..len]);
+    ipv6::refresh_checksum(packet, 48, len);
 }
 
 #[test]

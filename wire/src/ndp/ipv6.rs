@@ -1,28 +1,17 @@
-//! What Neighbor Discovery and MLD share below the ICMPv6 message: the ICMPv6 checksum, the
-//! IPv6 fixed header on emit, and a walk from a received IPv6 packet to its ICMPv6 message.
+//! What Neighbor Discovery and MLD share around their ICMPv6 messages: the ICMPv6 checksum,
+//! the common accessors of their message views, the whole IPv6 packet on emit, and on
+//! receive the reduction of a packet to its ICMPv6 message with the errors both count.
 //!
-//! The walk reads the extension headers by their length and looks at Hop-by-Hop options
-//! only for the Router Alert (RFC 2711) that MLD requires; it collects nothing.
+//! The IPv6 side is [`crate::frame`]'s: [`Ipv6Header::emit`] writes the fixed header and
+//! [`frame::parse_ipv6`] walks the extension headers (RFC 8200 §4 option actions, the Router
+//! Alert value, fragments), so ND and MLD accept exactly the chains the receive path does.
+
+use core::fmt;
 
 use smoltcp::wire::{IpProtocol, Ipv6Address, checksum};
 
-use crate::{Error, ParamProblemCode, ParameterProblem};
-
-/// Length of the IPv6 fixed header (RFC 8200 §3).
-pub(crate) const HEADER_LEN: usize = 40;
-/// Next Header value of ICMPv6 (RFC 4443 §1).
-pub(crate) const NEXT_HEADER_ICMPV6: u8 = 58;
-/// Next Header value of the Hop-by-Hop Options header (RFC 8200 §4.3).
-pub(crate) const NEXT_HEADER_HOP_BY_HOP: u8 = 0;
-const NEXT_HEADER_ROUTING: u8 = 43;
-const NEXT_HEADER_FRAGMENT: u8 = 44;
-const NEXT_HEADER_DESTINATION: u8 = 60;
-/// Option type of the Router Alert option (RFC 2711 §2.1).
-pub(crate) const OPTION_ROUTER_ALERT: u8 = 5;
-const OPTION_PAD1: u8 = 0;
-const OPTION_PADN: u8 = 1;
-/// At most this many extension headers are walked before the packet is refused.
-const MAX_EXTENSION_HEADERS: usize = 8;
+use crate::frame::{self, ExtHeaderKind, Ipv6Header};
+use crate::{Error, Result};
 
 /// Computes the ICMPv6 checksum of `msg` (RFC 4443 §2.3) over the IPv6 pseudo-header of
 /// RFC 8200 §8.1, taking the checksum field as it is in `msg`.
@@ -35,41 +24,231 @@ pub(crate) fn icmpv6_checksum(src: &Ipv6Address, dst: &Ipv6Address, msg: &[u8]) 
     !checksum::combine(&[pseudo, checksum::data(msg)])
 }
 
-/// Writes the IPv6 fixed header (RFC 8200 §3) with traffic class and flow label zero.
-///
-/// `buf` must be at least [`HEADER_LEN`] long; the caller checks.
-pub(crate) fn emit_header(
-    buf: &mut [u8],
-    src: &Ipv6Address,
-    dst: &Ipv6Address,
-    next_header: u8,
-    payload_len: u16,
-    hop_limit: u8,
-) {
-    buf[0] = 0x60;
-    buf[1] = 0;
-    buf[2] = 0;
-    buf[3] = 0;
-    buf[4..6].copy_from_slice(&payload_len.to_be_bytes());
-    buf[6] = next_header;
-    buf[7] = hop_limit;
-    buf[8..24].copy_from_slice(&src.octets());
-    buf[24..40].copy_from_slice(&dst.octets());
+/// The accessors every ND and MLD message view shares: construction, the buffer, and the
+/// ICMPv6 header of RFC 4443 §2.1 (type, code, checksum). `$field` names the caller's field
+/// module, which has `TYPE`, `CODE` and `CHECKSUM`. `new_checked` calls the view's own
+/// `check_len`.
+macro_rules! icmpv6_accessors {
+    ($field:ident) => {
+        /// Wraps a buffer without checking it; accessors may panic until
+        /// [`check_len`](Self::check_len) succeeds.
+        pub const fn new_unchecked(buffer: T) -> Self {
+            Self { buffer }
+        }
+
+        /// Wraps a buffer after [`check_len`](Self::check_len).
+        pub fn new_checked(buffer: T) -> $crate::Result<Self> {
+            let packet = Self::new_unchecked(buffer);
+            packet.check_len()?;
+            Ok(packet)
+        }
+
+        /// Returns the underlying buffer.
+        pub fn into_inner(self) -> T {
+            self.buffer
+        }
+
+        /// The ICMPv6 type.
+        pub fn msg_type(&self) -> u8 {
+            self.buffer.as_ref()[$field::TYPE]
+        }
+
+        /// The ICMPv6 code: 0 in a valid ND message (RFC 4861 §6.1); sent as zero and
+        /// ignored on receipt in MLD (RFC 3810 §5.1.2, §5.2.2, where it is "Reserved").
+        pub fn code(&self) -> u8 {
+            self.buffer.as_ref()[$field::CODE]
+        }
+
+        /// The ICMPv6 checksum field.
+        pub fn checksum(&self) -> u16 {
+            let b = &self.buffer.as_ref()[$field::CHECKSUM];
+            u16::from_be_bytes([b[0], b[1]])
+        }
+
+        /// Checks the ICMPv6 checksum of the whole buffer against the pseudo-header of `src`
+        /// and `dst`.
+        pub fn verify_checksum(
+            &self,
+            src: &::core::net::Ipv6Addr,
+            dst: &::core::net::Ipv6Addr,
+        ) -> bool {
+            $crate::ndp::ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
+        }
+    };
 }
 
-/// Why [`walk_to_icmpv6`] refused a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WalkError {
-    /// Shorter than the fixed header, than its Payload Length, or than an extension header.
+/// The setters of the ICMPv6 header (RFC 4443 §2.1) for a view with a mutable buffer, and
+/// `fill_checksum`. `$field` as for `icmpv6_accessors`.
+macro_rules! icmpv6_setters {
+    ($field:ident) => {
+        /// Sets the ICMPv6 type.
+        pub fn set_msg_type(&mut self, value: u8) {
+            self.buffer.as_mut()[$field::TYPE] = value;
+        }
+
+        /// Sets the ICMPv6 code.
+        pub fn set_code(&mut self, value: u8) {
+            self.buffer.as_mut()[$field::CODE] = value;
+        }
+
+        /// Sets the checksum field.
+        pub fn set_checksum(&mut self, value: u16) {
+            self.buffer.as_mut()[$field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+        }
+
+        /// Computes and writes the ICMPv6 checksum over the whole buffer.
+        pub fn fill_checksum(&mut self, src: &::core::net::Ipv6Addr, dst: &::core::net::Ipv6Addr) {
+            self.set_checksum(0);
+            let sum = $crate::ndp::ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref());
+            self.set_checksum(sum);
+        }
+    };
+}
+
+pub(crate) use {icmpv6_accessors, icmpv6_setters};
+
+/// Writes a whole IPv6 packet at the start of `buf` and returns its length: the fixed header
+/// (traffic class and flow label zero, `hop_limit`), then `hop_by_hop` (empty, or a whole
+/// Hop-by-Hop Options header whose Next Header is 58), then the ICMPv6 message of `msg_len`
+/// octets that `emit_msg` writes, whose checksum is then filled in.
+///
+/// [`Error::Malformed`] if the payload is longer than a Payload Length can say,
+/// [`Error::BufferTooSmall`] if `buf` is too short, or an error of `emit_msg`.
+pub(crate) fn emit_icmpv6_packet(
+    src: &Ipv6Address,
+    dst: &Ipv6Address,
+    hop_limit: u8,
+    hop_by_hop: &[u8],
+    msg_len: usize,
+    emit_msg: impl FnOnce(&mut [u8]) -> Result<usize>,
+    buf: &mut [u8],
+) -> Result<usize> {
+    let payload_len = u16::try_from(hop_by_hop.len() + msg_len).map_err(|_| Error::Malformed)?;
+    let total = Ipv6Header::LEN + usize::from(payload_len);
+    let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+    let (header, rest) = buf.split_at_mut(Ipv6Header::LEN);
+    let (ext, msg) = rest.split_at_mut(hop_by_hop.len());
+    emit_msg(msg)?;
+    super::emit_icmpv6_checksum(src, dst, msg);
+    ext.copy_from_slice(hop_by_hop);
+    let next_header = if hop_by_hop.is_empty() {
+        IpProtocol::Icmpv6
+    } else {
+        IpProtocol::HopByHop
+    };
+    Ipv6Header {
+        src: *src,
+        dst: *dst,
+        next_header,
+        payload_len,
+        hop_limit,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(header)?;
+    Ok(total)
+}
+
+/// Why a received ND or MLD packet fails the validity checks (RFC 4861 §6.1 for ND;
+/// RFC 3810 §5.1.14, §5.2.13, §7.4 and RFC 2710 §5 for MLD), or is not one. Each is a
+/// reason to drop the packet silently, and worth its own counter.
+///
+/// [`ndp::parse_ipv6`](crate::ndp::parse_ipv6) and [`mld::parse_ipv6`](crate::mld::parse_ipv6)
+/// share the IPv6 checks and so this type; the variants that only one of them returns say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValidationError {
+    /// The packet, an extension header, the ICMPv6 message's fixed part or (ND) an option
+    /// ends early.
     Truncated,
-    /// The version field is not 6.
+    /// The IP version is not 6.
     NotIpv6,
-    /// A fragment header: ND and MLD messages are never reassembled (RFC 6980 §5).
-    Fragmented,
-    /// The chain ends in something other than ICMPv6.
-    NotIcmpv6,
-    /// An extension header or option that must not be skipped, with the error to report.
+    /// An extension header or option that the packet must be dropped for; the error says
+    /// how, and carries the Parameter Problem to answer with where RFC 8200 §4 asks for one.
     ExtensionHeader(Error),
+    /// The packet is a fragment: RFC 6980 §5 has nodes ignore fragmented ND messages, and
+    /// MLD messages are never fragmented either.
+    Fragmented,
+    /// The upper layer is not ICMPv6.
+    NotIcmpv6,
+    /// (ND) The ICMPv6 type is not an ND message (133 to 137).
+    NotNdp,
+    /// (MLD) The ICMPv6 type is not an MLD message (130, 131, 132, 143).
+    NotMld,
+    /// The IPv6 hop limit is not the one the protocol requires: 255 for ND (RFC 4861
+    /// §6.1), 1 for MLD (RFC 3810 §5, RFC 2710 §3).
+    HopLimit,
+    /// The ICMPv6 checksum is wrong.
+    Checksum,
+    /// (ND) The ICMPv6 code is not 0.
+    Code,
+    /// The source address is not allowed. ND: an advertisement not from a link-local
+    /// address (§6.1.2), or a solicitation from `::` with a source link-layer address
+    /// option (§6.1.1). MLD: not link-local (`::` is allowed for reports and done,
+    /// RFC 3810 §5.2.13; never for queries, §5.1.14).
+    SourceAddress,
+    /// (ND) An option has length zero.
+    OptionLength,
+    /// (MLD) No Router Alert option with value 0 in a Hop-by-Hop Options header.
+    RouterAlert,
+    /// (MLD) A length the message format does not allow, such as a 26-octet query
+    /// (RFC 3810 §8.1).
+    Malformed,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValidationError::Truncated => f.write_str("truncated"),
+            ValidationError::NotIpv6 => f.write_str("not IPv6"),
+            ValidationError::ExtensionHeader(e) => write!(f, "extension header: {e}"),
+            ValidationError::Fragmented => f.write_str("fragmented ND or MLD message"),
+            ValidationError::NotIcmpv6 => f.write_str("not ICMPv6"),
+            ValidationError::NotNdp => f.write_str("not a Neighbor Discovery message"),
+            ValidationError::NotMld => f.write_str("not an MLD message"),
+            ValidationError::HopLimit => f.write_str("wrong hop limit"),
+            ValidationError::Checksum => f.write_str("bad ICMPv6 checksum"),
+            ValidationError::Code => f.write_str("ICMPv6 code is not 0"),
+            ValidationError::SourceAddress => f.write_str("source address not allowed"),
+            ValidationError::OptionLength => f.write_str("option of length zero"),
+            ValidationError::RouterAlert => f.write_str("no MLD Router Alert option"),
+            ValidationError::Malformed => f.write_str("malformed MLD message"),
+        }
+    }
+}
+
+impl core::error::Error for ValidationError {}
+
+impl From<ValidationError> for Error {
+    fn from(e: ValidationError) -> Error {
+        match e {
+            ValidationError::Truncated => Error::Truncated,
+            ValidationError::ExtensionHeader(e) => e,
+            ValidationError::Checksum => Error::Checksum,
+            ValidationError::NotIpv6
+            | ValidationError::Fragmented
+            | ValidationError::NotIcmpv6
+            | ValidationError::NotNdp
+            | ValidationError::NotMld => Error::Unsupported,
+            ValidationError::HopLimit
+            | ValidationError::Code
+            | ValidationError::SourceAddress
+            | ValidationError::OptionLength
+            | ValidationError::RouterAlert
+            | ValidationError::Malformed => Error::Malformed,
+        }
+    }
+}
+
+/// A received ND or MLD packet that passed validation: its addresses and its message
+/// ([`ReceivedNdp`](crate::ndp::ReceivedNdp), [`ReceivedMld`](crate::mld::ReceivedMld)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<M> {
+    /// The IPv6 source address.
+    pub src_addr: Ipv6Address,
+    /// The IPv6 destination address.
+    pub dst_addr: Ipv6Address,
+    /// The message.
+    pub message: M,
 }
 
 /// A received IPv6 packet reduced to what ND and MLD validation needs.
@@ -80,133 +259,73 @@ pub(crate) struct Icmpv6InIpv6<'a> {
     pub hop_limit: u8,
     /// The value of the Router Alert option of the Hop-by-Hop Options header, if any.
     pub router_alert: Option<u16>,
+    /// The ICMPv6 type, code and checksum (the message is at least 4 octets).
+    pub header: [u8; 4],
     /// The ICMPv6 message, bounded by the IPv6 Payload Length.
     pub message: &'a [u8],
 }
 
-fn address(bytes: &[u8]) -> Ipv6Address {
-    let mut octets = [0u8; 16];
-    octets.copy_from_slice(bytes);
-    Ipv6Address::from(octets)
-}
-
-/// Walks a bare IPv6 packet (fixed header first) to its ICMPv6 message.
+/// Reads a bare IPv6 packet (fixed header first) with [`frame::parse_ipv6`] down to its
+/// ICMPv6 message.
 ///
-/// Bytes after the Payload Length are link padding and are ignored. Hop-by-Hop and
-/// Destination Options headers are skipped after their options are checked; a Routing header
-/// with no segments left is skipped (RFC 8200 §4.4); a Fragment header ends the walk.
-pub(crate) fn walk_to_icmpv6(packet: &[u8]) -> Result<Icmpv6InIpv6<'_>, WalkError> {
-    let header = packet.get(..HEADER_LEN).ok_or(WalkError::Truncated)?;
-    if header[0] >> 4 != 6 {
-        return Err(WalkError::NotIpv6);
+/// The frame walk does the IPv6 checks: lengths ([`ValidationError::Truncated`]; octets past
+/// the Payload Length are link padding and ignored), the version
+/// ([`ValidationError::NotIpv6`]), the extension headers and their options
+/// ([`ValidationError::ExtensionHeader`] with the walk's error, which carries the Parameter
+/// Problem where RFC 8200 §4 asks for one), and at least the 4 octets of the ICMPv6 header.
+/// On top of it this refuses:
+/// - any Fragment header, atomic ones included: RFC 6980 §5 has ND messages that carry one
+///   ignored, and MLD messages are small enough never to be fragmented
+///   ([`ValidationError::Fragmented`]);
+/// - an Authentication Header: RFC 4861 §6.1.1 and §6.1.2 accept one only if it
+///   authenticates, and no AH is verified here (`ExtensionHeader(Error::Unsupported)`);
+/// - an upper layer other than ICMPv6 ([`ValidationError::NotIcmpv6`]).
+///
+/// [`frame::parse_ipv6`] rather than [`frame::parse`]: an IPv4 packet is
+/// [`ValidationError::NotIpv6`] here, not a frame to read.
+pub(crate) fn icmpv6_in_ipv6(
+    packet: &[u8],
+) -> core::result::Result<Icmpv6InIpv6<'_>, ValidationError> {
+    let info = frame::parse_ipv6(packet).map_err(|e| match e {
+        Error::Truncated => ValidationError::Truncated,
+        // The walk says Malformed for a version other than 6, and for impossible fields
+        // inside an IPv6 packet, which stay extension-header errors.
+        Error::Malformed if packet.first().is_some_and(|b| b >> 4 != 6) => ValidationError::NotIpv6,
+        e => ValidationError::ExtensionHeader(e),
+    })?;
+    if info.fragment().is_some() {
+        return Err(ValidationError::Fragmented);
     }
-    let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
-    let payload = packet
-        .get(HEADER_LEN..HEADER_LEN + payload_len)
-        .ok_or(WalkError::Truncated)?;
-    let dst = address(&header[24..40]);
-    let mut walked = Icmpv6InIpv6 {
-        src: address(&header[8..24]),
+    if info
+        .ext_headers()
+        .any(|h| h.kind() == ExtHeaderKind::Authentication)
+    {
+        return Err(ValidationError::ExtensionHeader(Error::Unsupported));
+    }
+    if info.protocol() != IpProtocol::Icmpv6 || !info.has_upper_header() {
+        return Err(ValidationError::NotIcmpv6);
+    }
+    let message = info.upper_layer();
+    // The walk checked the ICMPv6 header's 4 octets; this cannot fail.
+    let header = *message
+        .first_chunk::<4>()
+        .ok_or(ValidationError::Truncated)?;
+    let (src, dst) = info.ipv6_addrs();
+    Ok(Icmpv6InIpv6 {
+        src,
         dst,
-        hop_limit: header[7],
-        router_alert: None,
-        message: &[],
-    };
-    let mut next_header = header[6];
-    // Offset, from the start of the packet, of the Next Header field naming `next_header`.
-    let mut next_header_at = 6usize;
-    let mut offset = 0usize;
-    for index in 0..MAX_EXTENSION_HEADERS {
-        match next_header {
-            NEXT_HEADER_ICMPV6 => {
-                walked.message = &payload[offset..];
-                return Ok(walked);
-            }
-            NEXT_HEADER_FRAGMENT => return Err(WalkError::Fragmented),
-            NEXT_HEADER_HOP_BY_HOP | NEXT_HEADER_DESTINATION | NEXT_HEADER_ROUTING => {
-                if next_header == NEXT_HEADER_HOP_BY_HOP && index != 0 {
-                    // RFC 8200 §4.1: Hop-by-Hop Options may only follow the fixed header.
-                    return Err(WalkError::ExtensionHeader(Error::ParameterProblem(
-                        ParameterProblem {
-                            code: ParamProblemCode::UnrecognizedNxtHdr,
-                            pointer: next_header_at as u32,
-                        },
-                    )));
-                }
-                let rest = payload.get(offset..).ok_or(WalkError::Truncated)?;
-                let len = match rest.get(1) {
-                    Some(&units) => (usize::from(units) + 1) * 8,
-                    None => return Err(WalkError::Truncated),
-                };
-                let ext = rest.get(..len).ok_or(WalkError::Truncated)?;
-                let at = HEADER_LEN + offset;
-                if next_header == NEXT_HEADER_ROUTING {
-                    // RFC 8200 §4.4: with Segments Left zero the header is ignored; anything
-                    // else would make us a forwarder of ND or MLD, which we refuse.
-                    if ext.get(3) != Some(&0) {
-                        return Err(WalkError::ExtensionHeader(Error::Unsupported));
-                    }
-                } else {
-                    let alert = walk_options(&ext[2..], at + 2, &dst)?;
-                    if next_header == NEXT_HEADER_HOP_BY_HOP {
-                        walked.router_alert = alert;
-                    }
-                }
-                next_header = ext[0];
-                next_header_at = at;
-                offset += len;
-            }
-            _ => return Err(WalkError::NotIcmpv6),
-        }
-    }
-    Err(WalkError::ExtensionHeader(Error::Unsupported))
+        hop_limit: info.hop_limit(),
+        router_alert: info.router_alert(),
+        header,
+        message,
+    })
 }
 
-/// Checks the options of a Hop-by-Hop or Destination Options header (RFC 8200 §4.2) and
-/// returns the Router Alert value if one is present. `at` is the offset of `options` in the
-/// packet, for Parameter Problem pointers.
-fn walk_options(options: &[u8], at: usize, dst: &Ipv6Address) -> Result<Option<u16>, WalkError> {
-    let mut alert = None;
-    let mut i = 0usize;
-    // Each round moves `i` forward by at least one octet.
-    while let Some(&kind) = options.get(i) {
-        if kind == OPTION_PAD1 {
-            i += 1;
-            continue;
-        }
-        let len = match options.get(i + 1) {
-            Some(&len) => usize::from(len),
-            None => return Err(WalkError::ExtensionHeader(Error::Malformed)),
-        };
-        let data = options
-            .get(i + 2..i + 2 + len)
-            .ok_or(WalkError::ExtensionHeader(Error::Malformed))?;
-        match kind {
-            OPTION_PADN => {}
-            OPTION_ROUTER_ALERT => match data {
-                [a, b] => alert = Some(u16::from_be_bytes([*a, *b])),
-                // RFC 2711 §2.1: the option's data length is always 2.
-                _ => return Err(WalkError::ExtensionHeader(Error::Malformed)),
-            },
-            _ => {
-                // RFC 8200 §4.2: the two high-order bits of an unrecognised option's type
-                // say whether to skip it, drop the packet, or drop it and answer.
-                let problem = Error::ParameterProblem(ParameterProblem {
-                    code: ParamProblemCode::UnrecognizedOption,
-                    pointer: (at + i) as u32,
-                });
-                match kind >> 6 {
-                    0 => {}
-                    1 => return Err(WalkError::ExtensionHeader(Error::Unsupported)),
-                    2 => return Err(WalkError::ExtensionHeader(problem)),
-                    _ if dst.is_multicast() => {
-                        return Err(WalkError::ExtensionHeader(Error::Unsupported));
-                    }
-                    _ => return Err(WalkError::ExtensionHeader(problem)),
-                }
-            }
-        }
-        i += 2 + len;
-    }
-    Ok(alert)
+/// Rewrites the ICMPv6 checksum of a test packet whose message is `packet[at..end]`, over
+/// the addresses of its IPv6 header.
+#[cfg(test)]
+pub(crate) fn refresh_checksum(packet: &mut [u8], at: usize, end: usize) {
+    let src = Ipv6Address::from(<[u8; 16]>::try_from(&packet[8..24]).unwrap());
+    let dst = Ipv6Address::from(<[u8; 16]>::try_from(&packet[24..40]).unwrap());
+    super::emit_icmpv6_checksum(&src, &dst, &mut packet[at..end]);
 }

@@ -20,12 +20,11 @@ mod router;
 #[cfg(test)]
 mod tests;
 
-use core::fmt;
-
 use smoltcp::wire::Ipv6Address;
 
 use crate::{Error, Result};
 
+pub use ipv6::{Received, ValidationError};
 pub use option::{
     AddressIter, LinkLayerKind, NdpOption, NdpOptionRepr, OptionsIter, Preference,
     PrefixInformation, Rdnss, RouteInformation, check_options, option_type,
@@ -193,103 +192,15 @@ pub fn emit_ipv6(
     repr: &NdpRepr<'_>,
     buf: &mut [u8],
 ) -> Result<usize> {
-    let msg_len = repr.buffer_len();
-    let payload_len = u16::try_from(msg_len).map_err(|_| Error::Malformed)?;
-    let total = ipv6::HEADER_LEN + msg_len;
-    let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
-    let (header, msg) = buf.split_at_mut(ipv6::HEADER_LEN);
-    repr.emit(msg)?;
-    emit_icmpv6_checksum(src, dst, msg);
-    ipv6::emit_header(
-        header,
+    ipv6::emit_icmpv6_packet(
         src,
         dst,
-        ipv6::NEXT_HEADER_ICMPV6,
-        payload_len,
         HOP_LIMIT,
-    );
-    Ok(total)
-}
-
-/// Why a received ND packet fails the validity checks of RFC 4861 §6.1 (or is not one).
-/// Each is a reason to drop the packet silently, and worth its own counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValidationError {
-    /// The packet, an extension header, the ICMPv6 message's fixed part or an option ends
-    /// early.
-    Truncated,
-    /// The IP version is not 6.
-    NotIpv6,
-    /// An extension header or option that the packet must be dropped for; the error says
-    /// how, and carries the Parameter Problem to answer with where RFC 8200 §4 asks for one.
-    ExtensionHeader(Error),
-    /// The packet is a fragment: RFC 6980 §5 has nodes ignore fragmented ND messages.
-    Fragmented,
-    /// The upper layer is not ICMPv6.
-    NotIcmpv6,
-    /// The ICMPv6 type is not an ND message (133 to 137).
-    NotNdp,
-    /// The IPv6 hop limit is not 255.
-    HopLimit,
-    /// The ICMPv6 checksum is wrong.
-    Checksum,
-    /// The ICMPv6 code is not 0.
-    Code,
-    /// The source address is not allowed: an advertisement not from a link-local address
-    /// (§6.1.2), or a solicitation from `::` with a source link-layer address option (§6.1.1).
-    SourceAddress,
-    /// An option has length zero.
-    OptionLength,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValidationError::Truncated => f.write_str("truncated"),
-            ValidationError::NotIpv6 => f.write_str("not IPv6"),
-            ValidationError::ExtensionHeader(e) => write!(f, "extension header: {e}"),
-            ValidationError::Fragmented => f.write_str("fragmented ND message"),
-            ValidationError::NotIcmpv6 => f.write_str("not ICMPv6"),
-            ValidationError::NotNdp => f.write_str("not a Neighbor Discovery message"),
-            ValidationError::HopLimit => f.write_str("hop limit is not 255"),
-            ValidationError::Checksum => f.write_str("bad ICMPv6 checksum"),
-            ValidationError::Code => f.write_str("ICMPv6 code is not 0"),
-            ValidationError::SourceAddress => f.write_str("source address not allowed"),
-            ValidationError::OptionLength => f.write_str("option of length zero"),
-        }
-    }
-}
-
-impl core::error::Error for ValidationError {}
-
-impl From<ValidationError> for Error {
-    fn from(e: ValidationError) -> Error {
-        match e {
-            ValidationError::Truncated => Error::Truncated,
-            ValidationError::ExtensionHeader(e) => e,
-            ValidationError::Checksum => Error::Checksum,
-            ValidationError::NotIpv6
-            | ValidationError::Fragmented
-            | ValidationError::NotIcmpv6
-            | ValidationError::NotNdp => Error::Unsupported,
-            ValidationError::HopLimit
-            | ValidationError::Code
-            | ValidationError::SourceAddress
-            | ValidationError::OptionLength => Error::Malformed,
-        }
-    }
-}
-
-impl From<ipv6::WalkError> for ValidationError {
-    fn from(e: ipv6::WalkError) -> ValidationError {
-        match e {
-            ipv6::WalkError::Truncated => ValidationError::Truncated,
-            ipv6::WalkError::NotIpv6 => ValidationError::NotIpv6,
-            ipv6::WalkError::Fragmented => ValidationError::Fragmented,
-            ipv6::WalkError::NotIcmpv6 => ValidationError::NotIcmpv6,
-            ipv6::WalkError::ExtensionHeader(e) => ValidationError::ExtensionHeader(e),
-        }
-    }
+        &[],
+        repr.buffer_len(),
+        |msg| repr.emit(msg),
+        buf,
+    )
 }
 
 fn options_error(e: Error) -> ValidationError {
@@ -300,41 +211,31 @@ fn options_error(e: Error) -> ValidationError {
 }
 
 /// A received ND packet that passed [`parse_ipv6`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceivedNdp<'a> {
-    /// The IPv6 source address.
-    pub src_addr: Ipv6Address,
-    /// The IPv6 destination address.
-    pub dst_addr: Ipv6Address,
-    /// The message.
-    pub message: NdpMessage<'a>,
-}
+pub type ReceivedNdp<'a> = Received<NdpMessage<'a>>;
 
 /// Validates a received IPv6 packet (fixed header first, as on a bare-IP link) carrying an
 /// ND message and reads it.
 ///
-/// Checks, for every ND type (RFC 4861 §6.1.1, §6.1.2, §7.1, §8.1): the IPv6 hop limit is
-/// 255, the ICMPv6 checksum is right, the code is 0, and the packet is not a fragment
-/// (RFC 6980 §5). For a Router Solicitation also (§6.1.1): at least 8 octets, no option of
+/// Checks, for every ND type (RFC 4861 §6.1.1, §6.1.2, §7.1, §8.1): the IPv6 header and its
+/// extension headers pass [`frame::parse_ipv6`](crate::frame::parse_ipv6), the packet is not
+/// a fragment (RFC 6980 §5), the IPv6 hop limit is 255, the ICMPv6 checksum is right and the
+/// code is 0. For a Router Solicitation also (§6.1.1): at least 8 octets, no option of
 /// length zero, and no source link-layer address option if the source is `::`. For a Router
 /// Advertisement (§6.1.2): the source is link-local, at least 16 octets, no option of
 /// length zero. Neighbor Solicitation, Neighbor Advertisement and Redirect are returned
 /// unparsed so that they can be counted and dropped.
 pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedNdp<'_>, ValidationError> {
-    let ip = ipv6::walk_to_icmpv6(packet)?;
+    let ip = ipv6::icmpv6_in_ipv6(packet)?;
     let msg = ip.message;
-    let kind =
-        classify(*msg.first().ok_or(ValidationError::Truncated)?).ok_or(ValidationError::NotNdp)?;
-    if msg.len() < 4 {
-        return Err(ValidationError::Truncated);
-    }
+    let [icmp_type, code, ..] = ip.header;
+    let kind = classify(icmp_type).ok_or(ValidationError::NotNdp)?;
     if ip.hop_limit != HOP_LIMIT {
         return Err(ValidationError::HopLimit);
     }
     if !verify_icmpv6_checksum(&ip.src, &ip.dst, msg) {
         return Err(ValidationError::Checksum);
     }
-    if msg[1] != 0 {
+    if code != 0 {
         return Err(ValidationError::Code);
     }
     let message = match kind {
@@ -363,7 +264,7 @@ pub fn parse_ipv6(packet: &[u8]) -> core::result::Result<ReceivedNdp<'_>, Valida
         NdpKind::NeighborAdvertisement => NdpMessage::NeighborAdvertisement,
         NdpKind::Redirect => NdpMessage::Redirect,
     };
-    Ok(ReceivedNdp {
+    Ok(Received {
         src_addr: ip.src,
         dst_addr: ip.dst,
         message,

@@ -273,6 +273,24 @@ impl<'a> AddressIter<'a> {
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
+
+    /// Copies the addresses into the front of `free` and returns that part; `free` keeps the
+    /// rest, for the next list a repr's `parse` stores. [`Error::BufferTooSmall`] if they do
+    /// not fit.
+    pub(crate) fn store_into<'b>(
+        self,
+        free: &mut &'b mut [Ipv6Address],
+    ) -> Result<&'b mut [Ipv6Address]> {
+        if free.len() < self.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        let (used, rest) = core::mem::take(free).split_at_mut(self.len());
+        *free = rest;
+        for (slot, address) in used.iter_mut().zip(self) {
+            *slot = address;
+        }
+        Ok(used)
+    }
 }
 
 impl Iterator for AddressIter<'_> {

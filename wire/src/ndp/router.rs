@@ -60,20 +60,11 @@ fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
-macro_rules! common_accessors {
+/// The accessors both router messages have: the ICMPv6 ones, and their options after a fixed
+/// part of `$options` octets.
+macro_rules! router_accessors {
     ($options:expr) => {
-        /// Wraps a buffer without checking it; accessors may panic until
-        /// [`check_len`](Self::check_len) succeeds.
-        pub const fn new_unchecked(buffer: T) -> Self {
-            Self { buffer }
-        }
-
-        /// Wraps a buffer after [`check_len`](Self::check_len).
-        pub fn new_checked(buffer: T) -> Result<Self> {
-            let packet = Self::new_unchecked(buffer);
-            packet.check_len()?;
-            Ok(packet)
-        }
+        ipv6::icmpv6_accessors!(field);
 
         /// Checks that the fixed part is present ([`Error::Truncated`] otherwise) and that
         /// every option has a non-zero length ([`Error::Malformed`]) and ends inside the
@@ -85,31 +76,6 @@ macro_rules! common_accessors {
                 .get($options..)
                 .ok_or(Error::Truncated)?;
             check_options(options)
-        }
-
-        /// Returns the underlying buffer.
-        pub fn into_inner(self) -> T {
-            self.buffer
-        }
-
-        /// The ICMPv6 type.
-        pub fn msg_type(&self) -> u8 {
-            self.buffer.as_ref()[field::TYPE]
-        }
-
-        /// The ICMPv6 code (0 for a valid message).
-        pub fn code(&self) -> u8 {
-            self.buffer.as_ref()[field::CODE]
-        }
-
-        /// The ICMPv6 checksum field.
-        pub fn checksum(&self) -> u16 {
-            be16(&self.buffer.as_ref()[field::CHECKSUM])
-        }
-
-        /// Checks the ICMPv6 checksum against the pseudo-header of `src` and `dst`.
-        pub fn verify_checksum(&self, src: &Ipv6Address, dst: &Ipv6Address) -> bool {
-            ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref()) == 0
         }
 
         /// The raw option bytes.
@@ -124,32 +90,6 @@ macro_rules! common_accessors {
     };
 }
 
-macro_rules! common_setters {
-    () => {
-        /// Sets the ICMPv6 type.
-        pub fn set_msg_type(&mut self, value: u8) {
-            self.buffer.as_mut()[field::TYPE] = value;
-        }
-
-        /// Sets the ICMPv6 code.
-        pub fn set_code(&mut self, value: u8) {
-            self.buffer.as_mut()[field::CODE] = value;
-        }
-
-        /// Sets the checksum field.
-        pub fn set_checksum(&mut self, value: u16) {
-            self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
-        }
-
-        /// Computes and writes the ICMPv6 checksum over the whole buffer.
-        pub fn fill_checksum(&mut self, src: &Ipv6Address, dst: &Ipv6Address) {
-            self.set_checksum(0);
-            let sum = ipv6::icmpv6_checksum(src, dst, self.buffer.as_ref());
-            self.set_checksum(sum);
-        }
-    };
-}
-
 /// A read/write view of a Router Solicitation message (ICMPv6 type 133).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterSolicitation<T: AsRef<[u8]>> {
@@ -160,11 +100,11 @@ impl<T: AsRef<[u8]>> RouterSolicitation<T> {
     /// Length of the fixed part.
     pub const HEADER_LEN: usize = field::RS_OPTIONS;
 
-    common_accessors!(field::RS_OPTIONS);
+    router_accessors!(field::RS_OPTIONS);
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> RouterSolicitation<T> {
-    common_setters!();
+    ipv6::icmpv6_setters!(field);
 
     /// Zeroes the reserved field.
     pub fn clear_reserved(&mut self) {
@@ -182,7 +122,7 @@ impl<T: AsRef<[u8]>> RouterAdvertisement<T> {
     /// Length of the fixed part.
     pub const HEADER_LEN: usize = field::RA_OPTIONS;
 
-    common_accessors!(field::RA_OPTIONS);
+    router_accessors!(field::RA_OPTIONS);
 
     /// Hop limit the router suggests for outgoing packets; 0 means unspecified.
     pub fn cur_hop_limit(&self) -> u8 {
@@ -231,7 +171,7 @@ impl<T: AsRef<[u8]>> RouterAdvertisement<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> RouterAdvertisement<T> {
-    common_setters!();
+    ipv6::icmpv6_setters!(field);
 
     /// Sets the current hop limit.
     pub fn set_cur_hop_limit(&mut self, value: u8) {
@@ -347,21 +287,10 @@ impl<'a> RouterAdvertisementRepr<'a> {
                 NdpOption::PrefixInformation(p) => NdpOptionRepr::PrefixInformation(p),
                 NdpOption::Mtu(mtu) => NdpOptionRepr::Mtu(mtu),
                 NdpOption::RouteInformation(r) => NdpOptionRepr::RouteInformation(r),
-                NdpOption::Rdnss(rdnss) => {
-                    let n = rdnss.addresses.len();
-                    if free_addresses.len() < n {
-                        return Err(Error::BufferTooSmall);
-                    }
-                    let (used, rest) = core::mem::take(&mut free_addresses).split_at_mut(n);
-                    free_addresses = rest;
-                    for (slot, address) in used.iter_mut().zip(rdnss.addresses) {
-                        *slot = address;
-                    }
-                    NdpOptionRepr::Rdnss {
-                        lifetime: rdnss.lifetime,
-                        addresses: used,
-                    }
-                }
+                NdpOption::Rdnss(rdnss) => NdpOptionRepr::Rdnss {
+                    lifetime: rdnss.lifetime,
+                    addresses: rdnss.addresses.store_into(&mut free_addresses)?,
+                },
                 NdpOption::LinkLayerAddress { .. }
                 | NdpOption::Invalid { .. }
                 | NdpOption::Unknown { .. } => continue,

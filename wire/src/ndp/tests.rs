@@ -83,9 +83,8 @@ fn route() -> RouteInformation {
 
 /// Rewrites the checksum after a test changed the ICMPv6 message of a packet.
 fn refresh_checksum(packet: &mut [u8]) {
-    let src = Ipv6Address::from(<[u8; 16]>::try_from(&packet[8..24]).unwrap());
-    let dst = Ipv6Address::from(<[u8; 16]>::try_from(&packet[24..40]).unwrap());
-    emit_icmpv6_checksum(&src, &dst, &mut packet[40..]);
+    let end = packet.len();
+    ipv6::refresh_checksum(packet, 40, end);
 }
 
 #[test]
@@ -374,21 +373,27 @@ fn neighbor_messages_are_recognised_for_counting() {
     assert_eq!(parse_ipv6(&p), Err(ValidationError::NotNdp));
 }
 
+/// [`RS_PACKET`] behind one 8-octet extension header `ext`, named by `next_header` in the
+/// IPv6 header; payload length 16, checksum refreshed.
+fn rs_behind(next_header: u8, ext: [u8; 8]) -> [u8; 56] {
+    let mut packet = [0u8; 56];
+    packet[..40].copy_from_slice(&RS_PACKET[..40]);
+    packet[5] = 16;
+    packet[6] = next_header;
+    packet[40..48].copy_from_slice(&ext);
+    packet[48..].copy_from_slice(&RS_PACKET[40..]);
+    ipv6::refresh_checksum(&mut packet, 48, 56);
+    packet
+}
+
 #[test]
 fn extension_headers_are_walked() {
-    // RS behind an 8-octet Destination Options header with one unknown skippable option.
+    // RS behind a Destination Options header (60) with one unknown skippable option.
     #[rustfmt::skip]
-    let mut packet: [u8; 56] = [
-        // IPv6: payload length 16, next header 60 (Destination Options), hop limit 255
-        0x60, 0x00, 0x00, 0x00, 0x00, 0x10, 0x3c, 0xff,
-        0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
-        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+    let mut packet = rs_behind(60, [
         // next header 58, length 0; option type 0x1e (skip if unknown), 2 octets; Pad1, Pad1
         0x3a, 0x00, 0x1e, 0x02, 0xaa, 0xbb, 0x00, 0x00,
-        // RS
-        0x85, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    ];
-    refresh_checksum_at(&mut packet, 48);
+    ]);
     assert!(parse_ipv6(&packet).is_ok());
     // Option type 0x9e: discard and send Parameter Problem code 2 pointing at it (octet 42).
     packet[42] = 0x9e;
@@ -410,18 +415,64 @@ fn extension_headers_are_walked() {
     // A fragment header.
     packet[6] = 44;
     assert_eq!(parse_ipv6(&packet), Err(ValidationError::Fragmented));
-    // UDP.
+    // UDP, with a UDP Length that fits (the frame walk checks it).
     packet[6] = 17;
+    packet[44..46].copy_from_slice(&16u16.to_be_bytes());
     assert_eq!(parse_ipv6(&packet), Err(ValidationError::NotIcmpv6));
     // Version 4.
     packet[0] = 0x45;
     assert_eq!(parse_ipv6(&packet), Err(ValidationError::NotIpv6));
 }
 
-fn refresh_checksum_at(packet: &mut [u8], at: usize) {
-    let src = Ipv6Address::from(<[u8; 16]>::try_from(&packet[8..24]).unwrap());
-    let dst = Ipv6Address::from(<[u8; 16]>::try_from(&packet[24..40]).unwrap());
-    emit_icmpv6_checksum(&src, &dst, &mut packet[at..]);
+#[test]
+fn extension_header_decisions_are_the_frame_walks() {
+    // Routing header with Segments Left 1: RFC 8200 §4.4, Parameter Problem code 0 at the
+    // Routing Type (octet 42).
+    #[rustfmt::skip]
+    let routing = rs_behind(43, [
+        // next header 58, length 0, routing type 4, segments left 1, reserved
+        0x3a, 0x00, 0x04, 0x01, 0, 0, 0, 0,
+    ]);
+    assert_eq!(
+        parse_ipv6(&routing),
+        Err(ValidationError::ExtensionHeader(Error::ParameterProblem(
+            ParameterProblem {
+                code: crate::ParamProblemCode::ErroneousHdrField,
+                pointer: 42
+            }
+        )))
+    );
+    // The same with Segments Left 0 is skipped.
+    let mut skipped = routing;
+    skipped[43] = 0;
+    assert!(parse_ipv6(&skipped).is_ok());
+    // An Authentication Header is walked but cannot be verified here (RFC 4861 §6.1.1).
+    #[rustfmt::skip]
+    let ah = rs_behind(51, [
+        // next header 58, payload len 0 (8 octets), reserved, SPI
+        0x3a, 0x00, 0x00, 0x00, 0, 0, 0, 1,
+    ]);
+    assert_eq!(
+        parse_ipv6(&ah),
+        Err(ValidationError::ExtensionHeader(Error::Unsupported))
+    );
+    // An atomic fragment (offset 0, M clear) is a fragment too (RFC 6980 §5).
+    #[rustfmt::skip]
+    let atomic = rs_behind(44, [
+        // next header 58, reserved, offset 0 and M 0, identification
+        0x3a, 0x00, 0x00, 0x00, 0, 0, 0, 7,
+    ]);
+    assert_eq!(parse_ipv6(&atomic), Err(ValidationError::Fragmented));
+    // UDP whose Length runs past the packet: the frame walk refuses it before the upper
+    // layer is looked at.
+    #[rustfmt::skip]
+    let mut udp = rs_behind(17, [
+        // ports 1 and 2, length 0xffff, checksum
+        0, 1, 0, 2, 0xff, 0xff, 0, 0,
+    ]);
+    assert_eq!(parse_ipv6(&udp), Err(ValidationError::Truncated));
+    udp[44..46].copy_from_slice(&16u16.to_be_bytes());
+    assert_eq!(parse_ipv6(&udp), Err(ValidationError::NotIcmpv6));
 }
 
 #[test]
