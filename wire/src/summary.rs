@@ -19,7 +19,7 @@
 //! receiver refuses (an unrecognised option or header, answered with Parameter Problem codes 1
 //! and 2, or a feature this crate does not implement).
 //!
-//! Allocation-free and `no_std`: [`Summary`] implements [`Display`](fmt::Display).
+//! Allocation-free and `no_std`: [`Summary`] implements [`Display`].
 
 use core::fmt::{self, Display, Formatter};
 use core::net::Ipv6Addr;

@@ -18,6 +18,9 @@ use bridgeless_benches::receive::{
 };
 use bridgeless_benches::shapes;
 
+/// A receive path under test.
+type Parser = fn(&[u8]) -> Option<Outcome>;
+
 /// The cost of the loop and the call alone: looks at nothing but the length.
 #[inline(never)]
 fn floor(bytes: &[u8]) -> Option<Outcome> {
@@ -30,11 +33,11 @@ fn main() -> ExitCode {
         eprintln!("usage: receive-instructions PATH SHAPE ITERATIONS");
         return ExitCode::from(2);
     };
-    let Some(shape) = shapes().into_iter().find(|s| &s.name == shape) else {
+    let Some(shape) = shapes().into_iter().find(|s| s.name == shape.as_str()) else {
         eprintln!("unknown shape {shape}");
         return ExitCode::from(2);
     };
-    let (parse, frame): (fn(&[u8]) -> Option<Outcome>, Vec<u8>) = match path.as_str() {
+    let (parse, frame): (Parser, Vec<u8>) = match path.as_str() {
         "bridgeless" => (bridgeless, shape.bare.clone()),
         "smoltcp_ethernet" => (smoltcp_ethernet, shape.ethernet()),
         "smoltcp_ip" => (smoltcp_ipv6, shape.bare.clone()),
