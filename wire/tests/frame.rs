@@ -221,13 +221,18 @@ fn options_header(next: u8, opts: &[Opt]) -> Vec<u8> {
             }
         }
     }
-    match (8 - h.len() % 8) % 8 {
-        0 => {}
-        1 => h.push(0),
-        n => {
-            h.extend_from_slice(&[1, (n - 2) as u8]);
-            h.extend(std::iter::repeat_n(0, n - 2));
-        }
+    // Pad to a multiple of 8 with PadN, never ending the header with Pad1: RFC 8200 §4.2
+    // allows it, but tshark 4.0 reports an options header whose last byte is a Pad1 option as
+    // malformed, and these packets go to tshark for checking (see tests/support). So a
+    // header that would end in Pad1 gets a PadN after it instead.
+    let ends_in_pad1 = matches!(opts.last(), Some(Opt::Pad1));
+    let mut n = (8 - h.len() % 8) % 8;
+    if n == 1 || (n == 0 && ends_in_pad1) {
+        n += 8;
+    }
+    if n >= 2 {
+        h.extend_from_slice(&[1, (n - 2) as u8]);
+        h.extend(std::iter::repeat_n(0, n - 2));
     }
     h[1] = (h.len() / 8 - 1) as u8;
     h
