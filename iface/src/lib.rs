@@ -19,5 +19,6 @@
 #![deny(unsafe_code)] // allowed only in device::tun, which says why
 
 pub mod device;
+pub mod filter;
 pub mod mld;
 pub mod rd;
