@@ -21,4 +21,5 @@
 pub mod device;
 pub mod filter;
 pub mod mld;
+pub mod negotiate;
 pub mod rd;
