@@ -10,6 +10,7 @@
 //! - [`stream`]: frames over byte streams (serial lines, pipes, TCP);
 //! - [`ndp`]: Router Solicitation and Advertisement for links without link-layer addresses;
 //! - [`mld`]: MLDv1 and MLDv2 queries and reports;
+//! - [`negotiation`]: the link hello by which two ends agree to compress;
 //! - [`summary`]: one-line descriptions of frames;
 //! - `pcap` (feature `std`): reading and writing captures of such links.
 //!
@@ -27,6 +28,7 @@ pub mod compressed;
 pub mod frame;
 pub mod mld;
 pub mod ndp;
+pub mod negotiation;
 #[cfg(feature = "std")]
 pub mod pcap;
 pub mod stream;

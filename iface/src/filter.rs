@@ -1,0 +1,266 @@
+//! The receive filter of a point-to-point host: which frames smoltcp sees, which go to our own
+//! control-plane cores, and which are dropped — each drop counted by reason.
+//!
+//! smoltcp's `Medium::Ip` silently drops every Neighbor Discovery message, Router
+//! Advertisements included, and parses MLD only partly. A host on a point-to-point link needs
+//! the opposite: Router Advertisements and MLD go to [`rd`](crate::rd) and [`mld`](crate::mld);
+//! Neighbor Solicitation, Neighbor Advertisement and Redirect mean nothing without link-layer
+//! addresses and are counted and dropped; everything else goes to smoltcp. Decisions are data
+//! ([`Disposition`]), so the same filter serves the host interface, tests and fuzzing.
+
+use bridgeless_wire::frame::{self, FrameInfo};
+use bridgeless_wire::{Error, ndp};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::time::Instant;
+use smoltcp::wire::IpProtocol;
+
+/// Where a received frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// To smoltcp's `Interface`.
+    Deliver,
+    /// To our control plane: a Router Advertisement or an MLD message.
+    Control(ControlKind),
+    /// Dropped, counted under this reason.
+    Drop(DropReason),
+}
+
+/// A control-plane message the host handles itself instead of smoltcp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ControlKind {
+    /// ICMPv6 type 134 (RFC 4861 §4.2).
+    RouterAdvertisement,
+    /// ICMPv6 types 130, 131, 132, 143 (RFC 2710, RFC 3810).
+    Mld,
+}
+
+/// Why a received frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The frame did not parse: truncated, inconsistent lengths, bad header fields.
+    Malformed,
+    /// Neighbor Solicitation (135): nothing to resolve on a link without link-layer addresses.
+    NeighborSolicitation,
+    /// Neighbor Advertisement (136).
+    NeighborAdvertisement,
+    /// Redirect (137): on a point-to-point link the peer is the only first hop.
+    Redirect,
+    /// Router Solicitation (133): a host does not answer them (RFC 4861 §6.2.6 is for routers).
+    RouterSolicitation,
+    /// The frame is larger than the link MTU the interface was configured with.
+    TooBig,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 6] = [
+        DropReason::Malformed,
+        DropReason::NeighborSolicitation,
+        DropReason::NeighborAdvertisement,
+        DropReason::Redirect,
+        DropReason::RouterSolicitation,
+        DropReason::TooBig,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Frames dropped by the receive filter, by reason; and frames passed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FilterCounters {
+    /// Frames handed to smoltcp.
+    pub delivered: u64,
+    /// Router Advertisements handed to router discovery.
+    pub router_advertisements: u64,
+    /// MLD messages handed to the MLD host.
+    pub mld: u64,
+    dropped: [u64; DropReason::ALL.len()],
+}
+
+impl FilterCounters {
+    /// Frames dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// Frames dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Counts one decision.
+    pub fn count(&mut self, d: Disposition) {
+        match d {
+            Disposition::Deliver => self.delivered += 1,
+            Disposition::Control(ControlKind::RouterAdvertisement) => {
+                self.router_advertisements += 1
+            }
+            Disposition::Control(ControlKind::Mld) => self.mld += 1,
+            Disposition::Drop(r) => self.dropped[r.index()] += 1,
+        }
+    }
+}
+
+/// Decides what a host does with one received frame of at most `mtu` bytes.
+///
+/// Frames refused by the wire parser with a Parameter Problem (an unrecognised option, say)
+/// are delivered: smoltcp answers them as RFC 8200 §4 asks. Everything the parser calls
+/// malformed is dropped here, where it can be counted, instead of silently inside smoltcp.
+pub fn classify(frame: &[u8], mtu: usize) -> Disposition {
+    if frame.len() > mtu {
+        return Disposition::Drop(DropReason::TooBig);
+    }
+    match frame::parse(frame) {
+        Ok(info) => classify_parsed(&info),
+        Err(Error::ParameterProblem(_)) | Err(Error::Unsupported) => Disposition::Deliver,
+        Err(_) => Disposition::Drop(DropReason::Malformed),
+    }
+}
+
+fn classify_parsed(info: &FrameInfo<'_>) -> Disposition {
+    if info.protocol() != IpProtocol::Icmpv6 {
+        return Disposition::Deliver;
+    }
+    let Some((icmp_type, _)) = info.icmp() else {
+        return Disposition::Deliver; // a later fragment: smoltcp drops it (no reassembly)
+    };
+    match icmp_type {
+        ndp::TYPE_ROUTER_ADVERTISEMENT => Disposition::Control(ControlKind::RouterAdvertisement),
+        ndp::TYPE_ROUTER_SOLICITATION => Disposition::Drop(DropReason::RouterSolicitation),
+        ndp::TYPE_NEIGHBOR_SOLICITATION => Disposition::Drop(DropReason::NeighborSolicitation),
+        ndp::TYPE_NEIGHBOR_ADVERTISEMENT => Disposition::Drop(DropReason::NeighborAdvertisement),
+        ndp::TYPE_REDIRECT => Disposition::Drop(DropReason::Redirect),
+        130..=132 | 143 => Disposition::Control(ControlKind::Mld),
+        _ => Disposition::Deliver,
+    }
+}
+
+/// The receive filter's state, owned by the host across polls: the counters, a buffer for
+/// one frame, and a frame waiting for smoltcp when the device had no transmit token to pair
+/// it with (a frame is never lost that way).
+#[derive(Debug)]
+pub struct ReceiveFilter<B: AsMut<[u8]> + AsRef<[u8]>> {
+    buffer: B,
+    pending: Option<usize>,
+    counters: FilterCounters,
+}
+
+impl<B: AsMut<[u8]> + AsRef<[u8]>> ReceiveFilter<B> {
+    /// A filter whose buffer holds the largest frame accepted (the link MTU): longer frames
+    /// are dropped as [`DropReason::TooBig`].
+    pub fn new(buffer: B) -> Self {
+        ReceiveFilter {
+            buffer,
+            pending: None,
+            counters: FilterCounters::default(),
+        }
+    }
+
+    /// What the filter has decided so far.
+    pub fn counters(&self) -> &FilterCounters {
+        &self.counters
+    }
+
+    /// Wraps `inner` for one poll of smoltcp's `Interface`: smoltcp sees only frames to
+    /// deliver, control frames go to `on_control`, the rest are counted and dropped.
+    pub fn device<'d, D: Device, F: FnMut(ControlKind, Instant, &[u8])>(
+        &'d mut self,
+        inner: &'d mut D,
+        on_control: F,
+    ) -> FilteredDevice<'d, D, F, B> {
+        FilteredDevice {
+            inner,
+            on_control,
+            filter: self,
+        }
+    }
+}
+
+/// A `Device` wrapper that applies [`classify`] to every received frame (see
+/// [`ReceiveFilter::device`]). Received frames are copied once into the filter's buffer (no
+/// allocation per packet), since a smoltcp `RxToken` can be consumed only once.
+pub struct FilteredDevice<'d, D: Device, F, B: AsMut<[u8]> + AsRef<[u8]>> {
+    inner: &'d mut D,
+    on_control: F,
+    filter: &'d mut ReceiveFilter<B>,
+}
+
+/// A received frame already copied out of the inner device.
+pub struct FilteredRx<'a> {
+    frame: &'a [u8],
+}
+
+impl phy::RxToken for FilteredRx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.frame)
+    }
+}
+
+impl<D, F, B> Device for FilteredDevice<'_, D, F, B>
+where
+    D: Device,
+    F: FnMut(ControlKind, Instant, &[u8]),
+    B: AsMut<[u8]> + AsRef<[u8]>,
+{
+    type RxToken<'a>
+        = FilteredRx<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = D::TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if self.filter.pending.is_none() {
+            // Drain control and dropped frames; stop at the first frame for smoltcp. Each
+            // turn consumes one frame from the inner device, so the loop ends when it is empty.
+            loop {
+                let (rx, _tx) = self.inner.receive(now)?;
+                let buffer = self.filter.buffer.as_mut();
+                let mtu = buffer.len();
+                let (len, disposition) = phy::RxToken::consume(rx, |frame| {
+                    let d = classify(frame, mtu);
+                    let len = if d == Disposition::Drop(DropReason::TooBig) {
+                        0
+                    } else {
+                        frame.len()
+                    };
+                    buffer[..len].copy_from_slice(&frame[..len]);
+                    (len, d)
+                });
+                self.filter.counters.count(disposition);
+                match disposition {
+                    Disposition::Deliver => {
+                        self.filter.pending = Some(len);
+                        break;
+                    }
+                    Disposition::Control(kind) => {
+                        (self.on_control)(kind, now, &self.filter.buffer.as_ref()[..len])
+                    }
+                    Disposition::Drop(_) => {}
+                }
+            }
+        }
+        let len = self.filter.pending?;
+        // Without a transmit token the frame stays pending for the next poll.
+        let tx = self.inner.transmit(now)?;
+        self.filter.pending = None;
+        Some((
+            FilteredRx {
+                frame: &self.filter.buffer.as_ref()[..len],
+            },
+            tx,
+        ))
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        self.inner.transmit(now)
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}

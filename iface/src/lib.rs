@@ -1,0 +1,25 @@
+//! A neighbor-free point-to-point IPv6 interface on smoltcp.
+//!
+//! A point-to-point link has one station at each end, so nothing ever needs resolving: no ARP,
+//! no Neighbor Solicitation, no duplicate-address detection. smoltcp's `Medium::Ip` already
+//! sends bare IP, but it drops every Router Advertisement and sends inverted MLD reports; this
+//! crate supplies what a host on such a link needs:
+//!
+//! - [`device`]: smoltcp `Device`s — a [`MemoryLink`](device::memory) pair with fault
+//!   injection, a byte-stream link, and (feature `std`) a Linux TUN device, a UDP-carried link
+//!   and a pcap tap;
+//! - [`rd`]: router discovery as a host (Router Solicitations, Router Advertisements, address
+//!   formation, default route, MTU, lifetimes), as a sans-IO state machine;
+//! - [`mld`]: MLDv2 (and MLDv1 compatibility) as a host, as a sans-IO state machine.
+//!
+//! Protocol cores never read the clock or an RNG of their own: time
+//! (`smoltcp::time::Instant`) and randomness (`rand_core::RngCore`) come from the caller.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![deny(unsafe_code)] // allowed only in device::tun, which says why
+
+pub mod device;
+pub mod filter;
+pub mod mld;
+pub mod negotiate;
+pub mod rd;
