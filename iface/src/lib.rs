@@ -5,9 +5,12 @@
 //! sends bare IP, but it drops every Router Advertisement and sends inverted MLD reports; this
 //! crate supplies what a host on such a link needs:
 //!
-//! - [`device`]: smoltcp `Device`s — a [`MemoryLink`](device::memory) pair with fault
-//!   injection, a byte-stream link, and (feature `std`) a Linux TUN device, a UDP-carried link
-//!   and a pcap tap;
+//! - [`device`]: smoltcp `Device`s — a [`MemoryLink`](device::memory::MemoryLink) with
+//!   fault injection (also without `std`), and with feature `std` a link over any byte stream
+//!   (serial lines, pipes), a Linux TUN device, a UDP-carried link and a pcap tap;
+//! - [`filter`]: the receive filter that hands Router Advertisements and MLD to our cores and
+//!   counts and drops Neighbor Discovery messages that mean nothing on such a link;
+//! - [`negotiate`]: the link hello by which both ends agree to compressed frames;
 //! - [`rd`]: router discovery as a host (Router Solicitations, Router Advertisements, address
 //!   formation, default route, MTU, lifetimes), as a sans-IO state machine;
 //! - [`mld`]: MLDv2 (and MLDv1 compatibility) as a host, as a sans-IO state machine.
