@@ -137,25 +137,32 @@ fn classify_parsed(info: &FrameInfo<'_>) -> Disposition {
     }
 }
 
-/// The receive filter's state, owned by the host across polls: the counters, a buffer for
-/// one frame, and a frame waiting for smoltcp when the device had no transmit token to pair
-/// it with (a frame is never lost that way).
-#[derive(Debug)]
-pub struct ReceiveFilter<B: AsMut<[u8]> + AsRef<[u8]>> {
-    buffer: B,
-    pending: Option<usize>,
+/// The receive filter's state, owned by the host across polls: its counters and the largest
+/// frame it accepts.
+#[derive(Debug, Clone)]
+pub struct ReceiveFilter {
+    mtu: usize,
     counters: FilterCounters,
 }
 
-impl<B: AsMut<[u8]> + AsRef<[u8]>> ReceiveFilter<B> {
-    /// A filter whose buffer holds the largest frame accepted (the link MTU): longer frames
-    /// are dropped as [`DropReason::TooBig`].
-    pub fn new(buffer: B) -> Self {
+impl ReceiveFilter {
+    /// A filter that accepts frames of at most `mtu` bytes (the link MTU); longer frames are
+    /// dropped as [`DropReason::TooBig`].
+    pub fn new(mtu: usize) -> Self {
         ReceiveFilter {
-            buffer,
-            pending: None,
+            mtu,
             counters: FilterCounters::default(),
         }
+    }
+
+    /// The largest frame accepted.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// Changes the largest frame accepted.
+    pub fn set_mtu(&mut self, mtu: usize) {
+        self.mtu = mtu;
     }
 
     /// What the filter has decided so far.
@@ -169,7 +176,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>> ReceiveFilter<B> {
         &'d mut self,
         inner: &'d mut D,
         on_control: F,
-    ) -> FilteredDevice<'d, D, F, B> {
+    ) -> FilteredDevice<'d, D, F> {
         FilteredDevice {
             inner,
             on_control,
@@ -179,33 +186,59 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>> ReceiveFilter<B> {
 }
 
 /// A `Device` wrapper that applies [`classify`] to every received frame (see
-/// [`ReceiveFilter::device`]). Received frames are copied once into the filter's buffer (no
-/// allocation per packet), since a smoltcp `RxToken` can be consumed only once.
-pub struct FilteredDevice<'d, D: Device, F, B: AsMut<[u8]> + AsRef<[u8]>> {
+/// [`ReceiveFilter::device`]).
+///
+/// Zero-copy: the frame is classified inside the inner token's `consume`. A frame smoltcp must
+/// not see is replaced by an empty one, which smoltcp discards before parsing anything; the
+/// filter has already counted it (or handed it to `on_control`), so nothing goes uncounted.
+pub struct FilteredDevice<'d, D: Device, F> {
     inner: &'d mut D,
     on_control: F,
-    filter: &'d mut ReceiveFilter<B>,
+    filter: &'d mut ReceiveFilter,
 }
 
-/// A received frame already copied out of the inner device.
-pub struct FilteredRx<'a> {
-    frame: &'a [u8],
+/// A received frame, classified when smoltcp consumes it.
+pub struct FilteredRx<'a, T, F> {
+    inner: T,
+    on_control: &'a mut F,
+    filter: &'a mut ReceiveFilter,
+    now: Instant,
 }
 
-impl phy::RxToken for FilteredRx<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.frame)
+impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for FilteredRx<'_, T, F> {
+    fn consume<R, G: FnOnce(&[u8]) -> R>(self, f: G) -> R {
+        let FilteredRx {
+            inner,
+            on_control,
+            filter,
+            now,
+        } = self;
+        inner.consume(|frame| {
+            let disposition = classify(frame, filter.mtu);
+            filter.counters.count(disposition);
+            match disposition {
+                Disposition::Deliver => f(frame),
+                Disposition::Control(kind) => {
+                    on_control(kind, now, frame);
+                    f(&[])
+                }
+                Disposition::Drop(_) => f(&[]),
+            }
+        })
+    }
+
+    fn meta(&self) -> phy::PacketMeta {
+        self.inner.meta()
     }
 }
 
-impl<D, F, B> Device for FilteredDevice<'_, D, F, B>
+impl<D, F> Device for FilteredDevice<'_, D, F>
 where
     D: Device,
     F: FnMut(ControlKind, Instant, &[u8]),
-    B: AsMut<[u8]> + AsRef<[u8]>,
 {
     type RxToken<'a>
-        = FilteredRx<'a>
+        = FilteredRx<'a, D::RxToken<'a>, F>
     where
         Self: 'a;
     type TxToken<'a>
@@ -214,46 +247,14 @@ where
         Self: 'a;
 
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        if self.filter.pending.is_none() {
-            // Drain control and dropped frames; stop at the first frame for smoltcp. Each
-            // turn consumes one frame from the inner device, so the loop ends when it is empty.
-            loop {
-                let (rx, _tx) = self.inner.receive(now)?;
-                let buffer = self.filter.buffer.as_mut();
-                let mtu = buffer.len();
-                let (len, disposition) = phy::RxToken::consume(rx, |frame| {
-                    let d = classify(frame, mtu);
-                    let len = if d == Disposition::Drop(DropReason::TooBig) {
-                        0
-                    } else {
-                        frame.len()
-                    };
-                    buffer[..len].copy_from_slice(&frame[..len]);
-                    (len, d)
-                });
-                self.filter.counters.count(disposition);
-                match disposition {
-                    Disposition::Deliver => {
-                        self.filter.pending = Some(len);
-                        break;
-                    }
-                    Disposition::Control(kind) => {
-                        (self.on_control)(kind, now, &self.filter.buffer.as_ref()[..len])
-                    }
-                    Disposition::Drop(_) => {}
-                }
-            }
-        }
-        let len = self.filter.pending?;
-        // Without a transmit token the frame stays pending for the next poll.
-        let tx = self.inner.transmit(now)?;
-        self.filter.pending = None;
-        Some((
-            FilteredRx {
-                frame: &self.filter.buffer.as_ref()[..len],
-            },
-            tx,
-        ))
+        let (rx, tx) = self.inner.receive(now)?;
+        let rx = FilteredRx {
+            inner: rx,
+            on_control: &mut self.on_control,
+            filter: &mut *self.filter,
+            now,
+        };
+        Some((rx, tx))
     }
 
     fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
