@@ -47,18 +47,22 @@ pub enum DropReason {
     Redirect,
     /// Router Solicitation (133): a host does not answer them (RFC 4861 §6.2.6 is for routers).
     RouterSolicitation,
+    /// An MLD report smoltcp tried to send: smoltcp 0.14 inverts join and leave, so the
+    /// host's own MLD speaks instead.
+    SmoltcpMldReport,
     /// The frame is larger than the link MTU the interface was configured with.
     TooBig,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::Malformed,
         DropReason::NeighborSolicitation,
         DropReason::NeighborAdvertisement,
         DropReason::Redirect,
         DropReason::RouterSolicitation,
+        DropReason::SmoltcpMldReport,
         DropReason::TooBig,
     ];
 
@@ -91,7 +95,7 @@ impl FilterCounters {
     }
 
     /// Counts one decision.
-    pub fn count(&mut self, d: Disposition) {
+    fn count(&mut self, d: Disposition) {
         match d {
             Disposition::Deliver => self.delivered += 1,
             Disposition::Control(ControlKind::RouterAdvertisement) => {
@@ -137,37 +141,71 @@ fn classify_parsed(info: &FrameInfo<'_>) -> Disposition {
     }
 }
 
-/// The receive filter's state, owned by the host across polls: its counters and the largest
-/// frame it accepts.
+/// The filter's state, owned by the host across polls: its counters, the largest frame it
+/// accepts, and the transmit side's small buffer.
 #[derive(Debug, Clone)]
 pub struct ReceiveFilter {
+    rx: RxState,
+    tx: TxState,
+}
+
+#[derive(Debug, Clone)]
+struct RxState {
     mtu: usize,
     counters: FilterCounters,
 }
+
+#[derive(Debug, Clone)]
+struct TxState {
+    mtu: Option<usize>,
+    bounce: [u8; BOUNCE_LEN],
+    mld_withheld: u64,
+}
+
+/// Frames smoltcp transmits that are at most this long pass through a small buffer first, so
+/// that the MLD reports smoltcp's `multicast` feature would send (inverted: smoltcp 0.14 sends
+/// a join as CHANGE_TO_INCLUDE_MODE {}, which RFC 3810 reads as a leave) can be withheld;
+/// longer frames are written straight into the device.
+pub const BOUNCE_LEN: usize = 512;
 
 impl ReceiveFilter {
     /// A filter that accepts frames of at most `mtu` bytes (the link MTU); longer frames are
     /// dropped as [`DropReason::TooBig`].
     pub fn new(mtu: usize) -> Self {
         ReceiveFilter {
-            mtu,
-            counters: FilterCounters::default(),
+            rx: RxState {
+                mtu,
+                counters: FilterCounters::default(),
+            },
+            tx: TxState {
+                mtu: None,
+                bounce: [0; BOUNCE_LEN],
+                mld_withheld: 0,
+            },
         }
     }
 
     /// The largest frame accepted.
     pub fn mtu(&self) -> usize {
-        self.mtu
+        self.rx.mtu
     }
 
     /// Changes the largest frame accepted.
     pub fn set_mtu(&mut self, mtu: usize) {
-        self.mtu = mtu;
+        self.rx.mtu = mtu;
     }
 
-    /// What the filter has decided so far.
-    pub fn counters(&self) -> &FilterCounters {
-        &self.counters
+    /// Caps the MTU smoltcp is told about (the device's own when `None`): a link MTU learnt
+    /// from a Router Advertisement, lower than the device's (RFC 4861 §6.3.4).
+    pub fn set_tx_mtu(&mut self, mtu: Option<usize>) {
+        self.tx.mtu = mtu;
+    }
+
+    /// What the filter has decided so far, both directions.
+    pub fn counters(&self) -> FilterCounters {
+        let mut c = self.rx.counters;
+        c.dropped[DropReason::SmoltcpMldReport.index()] = self.tx.mld_withheld;
+        c
     }
 
     /// Wraps `inner` for one poll of smoltcp's `Interface`: smoltcp sees only frames to
@@ -186,11 +224,12 @@ impl ReceiveFilter {
 }
 
 /// A `Device` wrapper that applies [`classify`] to every received frame (see
-/// [`ReceiveFilter::device`]).
+/// [`ReceiveFilter::device`]) and withholds smoltcp's own MLD reports.
 ///
-/// Zero-copy: the frame is classified inside the inner token's `consume`. A frame smoltcp must
-/// not see is replaced by an empty one, which smoltcp discards before parsing anything; the
-/// filter has already counted it (or handed it to `on_control`), so nothing goes uncounted.
+/// Zero-copy on receive: the frame is classified inside the inner token's `consume`. A frame
+/// smoltcp must not see is replaced by an empty one, which smoltcp discards before parsing
+/// anything; the filter has already counted it (or handed it to `on_control`), so nothing
+/// goes uncounted.
 pub struct FilteredDevice<'d, D: Device, F> {
     inner: &'d mut D,
     on_control: F,
@@ -201,7 +240,7 @@ pub struct FilteredDevice<'d, D: Device, F> {
 pub struct FilteredRx<'a, T, F> {
     inner: T,
     on_control: &'a mut F,
-    filter: &'a mut ReceiveFilter,
+    state: &'a mut RxState,
     now: Instant,
 }
 
@@ -210,12 +249,12 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
         let FilteredRx {
             inner,
             on_control,
-            filter,
+            state,
             now,
         } = self;
         inner.consume(|frame| {
-            let disposition = classify(frame, filter.mtu);
-            filter.counters.count(disposition);
+            let disposition = classify(frame, state.mtu);
+            state.counters.count(disposition);
             match disposition {
                 Disposition::Deliver => f(frame),
                 Disposition::Control(kind) => {
@@ -232,6 +271,39 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
     }
 }
 
+/// A transmit token that withholds smoltcp's own MLD reports (see [`BOUNCE_LEN`]).
+pub struct FilteredTx<'a, T> {
+    inner: T,
+    state: &'a mut TxState,
+}
+
+impl<T: phy::TxToken> phy::TxToken for FilteredTx<'_, T> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let FilteredTx { inner, state } = self;
+        if len > BOUNCE_LEN {
+            return inner.consume(len, f);
+        }
+        let frame = &mut state.bounce[..len];
+        let result = f(frame);
+        let mld = frame::parse(frame)
+            .ok()
+            .filter(|info| info.protocol() == IpProtocol::Icmpv6)
+            .and_then(|info| info.icmp())
+            .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
+        if mld {
+            // Dropping the inner token unconsumed sends nothing.
+            state.mld_withheld += 1;
+        } else {
+            inner.consume(len, |buf| buf.copy_from_slice(frame));
+        }
+        result
+    }
+
+    fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.inner.set_meta(meta)
+    }
+}
+
 impl<D, F> Device for FilteredDevice<'_, D, F>
 where
     D: Device,
@@ -242,26 +314,44 @@ where
     where
         Self: 'a;
     type TxToken<'a>
-        = D::TxToken<'a>
+        = FilteredTx<'a, D::TxToken<'a>>
     where
         Self: 'a;
 
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let (rx, tx) = self.inner.receive(now)?;
+        let ReceiveFilter {
+            rx: rx_state,
+            tx: tx_state,
+        } = &mut *self.filter;
         let rx = FilteredRx {
             inner: rx,
             on_control: &mut self.on_control,
-            filter: &mut *self.filter,
+            state: rx_state,
             now,
         };
-        Some((rx, tx))
+        Some((
+            rx,
+            FilteredTx {
+                inner: tx,
+                state: tx_state,
+            },
+        ))
     }
 
     fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
-        self.inner.transmit(now)
+        let inner = self.inner.transmit(now)?;
+        Some(FilteredTx {
+            inner,
+            state: &mut self.filter.tx,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        self.inner.capabilities()
+        let mut caps = self.inner.capabilities();
+        if let Some(mtu) = self.filter.tx.mtu {
+            caps.max_transmission_unit = caps.max_transmission_unit.min(mtu);
+        }
+        caps
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod device;
 pub mod filter;
+pub mod host;
 pub mod mld;
 pub mod negotiate;
 pub mod rd;

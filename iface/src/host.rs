@@ -1,0 +1,334 @@
+//! The point-to-point host: smoltcp's `Interface` on `Medium::Ip`, made complete.
+//!
+//! [`Host`] owns a smoltcp [`Interface`] and the sans-IO parts smoltcp lacks on a link without
+//! link-layer addresses, and is driven the way smoltcp is — [`Host::poll`] and
+//! [`Host::poll_at`] — with the caller's clock, device, sockets and randomness:
+//!
+//! - the [receive filter](crate::filter): Router Advertisements go to [router
+//!   discovery](crate::rd), MLD to the [MLD host](crate::mld); Neighbor Solicitations and
+//!   Advertisements, Redirects and Router Solicitations are counted and dropped; smoltcp's own
+//!   (inverted) MLD reports are withheld;
+//! - router discovery: Router Solicitations at link-up, addresses from Prefix Information,
+//!   default route, link MTU, lifetimes, applied to the smoltcp interface as they change;
+//! - MLD: joins and leaves as correct MLDv2 state-change reports, answers to queries, MLDv1
+//!   compatibility; the group is also joined in smoltcp so that it delivers the traffic.
+//!
+//! The host never sends Neighbor Solicitations, Neighbor Advertisements, ARP or duplicate
+//! address detection probes: nothing on a point-to-point link needs resolving.
+//!
+//! ```
+//! use bridgeless_iface::device::memory::{MemoryLink, MemoryLinkConfig, Side};
+//! use bridgeless_iface::host::{Host, HostConfig};
+//! use bridgeless_iface::rd::{self, StableIid};
+//! use rand_core::{RngCore, impls};
+//! use smoltcp::iface::{SocketSet, SocketStorage};
+//! use smoltcp::time::Instant;
+//!
+//! # struct Counter(u64);
+//! # impl RngCore for Counter {
+//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15); self.0 }
+//! #     fn fill_bytes(&mut self, dst: &mut [u8]) { impls::fill_bytes_via_next(self, dst) }
+//! # }
+//! let mut rng = Counter(1);
+//! let mut link = MemoryLink::<_, 8, 1500>::new(MemoryLinkConfig::default(), Counter(2));
+//! let iid = StableIid::new([7; 32], b"ptp0").unwrap();
+//! let config = HostConfig::new(rd::Config::new(iid, 1500), rng.next_u64());
+//! let mut host = Host::new(config, &mut link.end(Side::A), Instant::ZERO);
+//! host.link_up(Instant::ZERO, &mut rng);
+//! let mut storage = [SocketStorage::EMPTY; 1];
+//! let mut sockets = SocketSet::new(&mut storage[..]);
+//! host.poll(Instant::ZERO, &mut link.end(Side::A), &mut sockets, &mut rng);
+//! // A link-local address at once, without any link-layer address.
+//! assert!(host.interface().ipv6_addr().unwrap().is_unicast_link_local());
+//! ```
+
+use rand_core::RngCore;
+use smoltcp::iface::{Config, Interface, PollResult, Route, SocketSet};
+use smoltcp::phy::{Device, TxToken};
+use smoltcp::time::Instant;
+use smoltcp::wire::{HardwareAddress, IpCidr, Ipv6Address};
+
+use crate::filter::{ControlKind, FilterCounters, ReceiveFilter};
+use crate::mld::{self, MldError, MldHost};
+use crate::rd::{self, Event, RouterDiscovery};
+
+/// Room for one control packet (a Router Solicitation, an MLD report of at most the IPv6
+/// minimum MTU).
+const CONTROL_LEN: usize = 1280;
+
+/// How a [`Host`] is set up.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Router discovery and address formation (secret, interface name, link MTU, modes).
+    pub rd: rd::Config,
+    /// MLD timers and robustness.
+    pub mld: mld::Config,
+    /// Seed for smoltcp's own randomness (TCP initial sequence numbers, ephemeral ports):
+    /// draw it from a good source.
+    pub random_seed: u64,
+}
+
+impl HostConfig {
+    /// A configuration with default MLD settings.
+    pub fn new(rd: rd::Config, random_seed: u64) -> HostConfig {
+        let mld = mld::Config {
+            mtu: rd.link_mtu as usize,
+            ..mld::Config::default()
+        };
+        HostConfig {
+            rd,
+            mld,
+            random_seed,
+        }
+    }
+}
+
+/// What the host did beyond smoltcp, for the user to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostCounters {
+    /// Router discovery events applied to the smoltcp interface.
+    pub events_applied: u64,
+    /// Addresses router discovery formed that smoltcp's fixed address table
+    /// (`IFACE_MAX_ADDR_COUNT`, 2 by default; raise it with `SMOLTCP_IFACE_MAX_ADDR_COUNT` in
+    /// the final binary) could not hold: they are not used.
+    pub addresses_not_installed: u64,
+    /// Routes smoltcp's fixed route table could not hold.
+    pub routes_not_installed: u64,
+    /// Control packets (Router Solicitations, MLD reports) sent.
+    pub control_sent: u64,
+    /// Times a control packet had to wait because the device had no transmit token.
+    pub control_deferred: u64,
+}
+
+/// A host on a point-to-point link: smoltcp's [`Interface`] with router discovery, MLD and a
+/// receive filter (see the module docs).
+pub struct Host {
+    iface: Interface,
+    filter: ReceiveFilter,
+    rd: RouterDiscovery,
+    mld: MldHost,
+    counters: HostCounters,
+    control: [u8; CONTROL_LEN],
+}
+
+impl Host {
+    /// A host on `device` (which must be `Medium::Ip`). Its link-local address is formed at
+    /// once; call [`link_up`](Self::link_up) to start soliciting routers.
+    pub fn new<D: Device + ?Sized>(config: HostConfig, device: &mut D, now: Instant) -> Host {
+        let mut iface_config = Config::new(HardwareAddress::Ip);
+        iface_config.random_seed = config.random_seed;
+        let iface = Interface::new(iface_config, device, now);
+        let mtu = device.capabilities().max_transmission_unit;
+        let mut host = Host {
+            iface,
+            filter: ReceiveFilter::new(mtu),
+            rd: RouterDiscovery::new(config.rd, now),
+            mld: MldHost::new(config.mld),
+            counters: HostCounters::default(),
+            control: [0; CONTROL_LEN],
+        };
+        host.apply_events();
+        let _ = host.mld.set_link_local(Some(host.rd.link_local()));
+        host
+    }
+
+    /// The link came up: solicit routers (RFC 4861 §6.3.7).
+    pub fn link_up<R: RngCore + ?Sized>(&mut self, now: Instant, rng: &mut R) {
+        self.rd.link_up(now, rng);
+    }
+
+    /// The link went down: stop soliciting; addresses run out on their own lifetimes.
+    pub fn link_down(&mut self, now: Instant) {
+        self.rd.link_down(now);
+    }
+
+    /// Joins a multicast group: MLD reports it (CHANGE_TO_EXCLUDE_MODE {}, RFC 3810 §6.1) and
+    /// smoltcp delivers its traffic to sockets.
+    pub fn join_multicast_group<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        group: Ipv6Address,
+        rng: &mut R,
+    ) -> Result<(), MldError> {
+        self.mld.join(now, group, rng)?;
+        self.iface
+            .join_multicast_group(group)
+            .map_err(|_| MldError::TableFull)
+    }
+
+    /// Leaves a multicast group (CHANGE_TO_INCLUDE_MODE {}).
+    pub fn leave_multicast_group<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        group: Ipv6Address,
+        rng: &mut R,
+    ) -> Result<(), MldError> {
+        self.mld.leave(now, group, rng)?;
+        let _ = self.iface.leave_multicast_group(group);
+        Ok(())
+    }
+
+    /// Runs everything that is due: timers, received frames (filtered), smoltcp's sockets,
+    /// router discovery changes, and the control packets to send. Returns what smoltcp's
+    /// `poll` returns.
+    pub fn poll<D: Device, R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        sockets: &mut SocketSet<'_>,
+        rng: &mut R,
+    ) -> PollResult {
+        self.rd.handle_timeout(now, rng);
+        self.mld.handle_timeout(now);
+        let Host {
+            iface,
+            filter,
+            rd,
+            mld,
+            ..
+        } = self;
+        let result = {
+            let mut filtered = filter.device(device, |kind, now, frame: &[u8]| match kind {
+                ControlKind::RouterAdvertisement => {
+                    let _ = rd.handle_ra(now, frame, rng);
+                }
+                ControlKind::Mld => {
+                    let _ = mld.handle_packet(now, frame, rng);
+                }
+            });
+            iface.poll(now, &mut filtered, sockets)
+        };
+        self.apply_events();
+        self.send_control(now, device);
+        result
+    }
+
+    /// When [`poll`](Self::poll) is next needed: the earliest of smoltcp's, router
+    /// discovery's and MLD's timers.
+    pub fn poll_at(&mut self, now: Instant, sockets: &SocketSet<'_>) -> Option<Instant> {
+        [
+            self.iface.poll_at(now, sockets),
+            self.rd.poll_timeout(),
+            self.mld.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Sends the control packets that are due, one transmit token each. A packet is only
+    /// taken from its state machine once a token is in hand, so none is lost.
+    fn send_control<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
+        while self.rd.poll_timeout().is_some_and(|t| t <= now)
+            || self.mld.poll_timeout().is_some_and(|t| t <= now)
+        {
+            let Some(token) = device.transmit(now) else {
+                self.counters.control_deferred += 1;
+                return;
+            };
+            let len = match self.rd.poll_transmit(now, &mut self.control) {
+                Some(len) => len,
+                None => match self.mld.poll_transmit(now, &mut self.control) {
+                    Some(len) => len,
+                    None => return, // timers only, nothing to send
+                },
+            };
+            let packet = &self.control[..len];
+            token.consume(len, |buf| buf.copy_from_slice(packet));
+            self.counters.control_sent += 1;
+        }
+    }
+
+    /// Applies router discovery's changes to the smoltcp interface.
+    fn apply_events(&mut self) {
+        while let Some(event) = self.rd.poll_event() {
+            self.counters.events_applied += 1;
+            match event {
+                Event::AddressAdded { addr, .. } => {
+                    let mut full = false;
+                    self.iface.update_ip_addrs(|addrs| {
+                        full = addrs.push(IpCidr::Ipv6(addr)).is_err();
+                    });
+                    if full {
+                        self.counters.addresses_not_installed += 1;
+                    }
+                    if addr.address().is_unicast_link_local() {
+                        let _ = self.mld.set_link_local(Some(addr.address()));
+                    }
+                }
+                Event::AddressRemoved { addr } => self
+                    .iface
+                    .update_ip_addrs(|addrs| addrs.retain(|a| *a != IpCidr::Ipv6(addr))),
+                // smoltcp has no deprecated state: connections using the address go on.
+                Event::AddressDeprecated { .. } | Event::AddressPreferred { .. } => {}
+                Event::DefaultRouter { router, .. } => {
+                    if self
+                        .iface
+                        .routes_mut()
+                        .add_default_ipv6_route(router)
+                        .is_err()
+                    {
+                        self.counters.routes_not_installed += 1;
+                    }
+                }
+                Event::DefaultRouterLost { .. } => {
+                    self.iface.routes_mut().remove_default_ipv6_route();
+                }
+                Event::RouteAdded { cidr, router, .. } => {
+                    let mut full = false;
+                    self.iface.routes_mut().update(|routes| {
+                        let route = Route {
+                            cidr: cidr.into(),
+                            via_router: router.into(),
+                            preferred_until: None,
+                            expires_at: None,
+                        };
+                        full = routes.push(route).is_err();
+                    });
+                    if full {
+                        self.counters.routes_not_installed += 1;
+                    }
+                }
+                Event::RouteRemoved { cidr, router } => self.iface.routes_mut().update(|routes| {
+                    routes.retain(|r| r.cidr != cidr.into() || r.via_router != router.into())
+                }),
+                // The link MTU from the RA caps what smoltcp sends (RFC 4861 §6.3.4).
+                Event::MtuChanged(mtu) => self.filter.set_tx_mtu(Some(mtu as usize)),
+                // Per-socket in smoltcp: read it from `router_discovery().hop_limit()`.
+                Event::HopLimit(_) => {}
+                Event::DnsServerAdded { .. } | Event::DnsServerRemoved { .. } => {}
+            }
+        }
+    }
+
+    /// The smoltcp interface (addresses, routes).
+    pub fn interface(&self) -> &Interface {
+        &self.iface
+    }
+
+    /// The smoltcp interface, to change what router discovery does not manage.
+    pub fn interface_mut(&mut self) -> &mut Interface {
+        &mut self.iface
+    }
+
+    /// Router discovery: addresses, default router, routes, DNS servers, link MTU, counters.
+    pub fn router_discovery(&self) -> &RouterDiscovery {
+        &self.rd
+    }
+
+    /// The MLD host: groups, compatibility mode, counters.
+    pub fn mld(&self) -> &MldHost {
+        &self.mld
+    }
+
+    /// What the receive filter did with every frame, by reason.
+    pub fn filter_counters(&self) -> FilterCounters {
+        self.filter.counters()
+    }
+
+    /// What the host did beyond smoltcp.
+    pub fn counters(&self) -> HostCounters {
+        self.counters
+    }
+}

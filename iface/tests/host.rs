@@ -1,0 +1,280 @@
+//! The host on a memory link whose other end is played by the test, as a router would:
+//! solicitations, advertisements, MLD, neighbor messages, and traffic to the address the host
+//! formed.
+
+use bridgeless_iface::device::memory::{MemoryLink, MemoryLinkConfig, Side};
+use bridgeless_iface::filter::DropReason;
+use bridgeless_iface::host::{Host, HostConfig};
+use bridgeless_iface::rd::{self, StableIid};
+use bridgeless_wire::frame;
+use bridgeless_wire::mld::{MldMessage, RecordType};
+use bridgeless_wire::ndp::{
+    self, NdpOptionRepr, NdpRepr, Preference, PrefixInformation, RouterAdvertisementRepr,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use smoltcp::iface::{SocketSet, SocketStorage};
+use smoltcp::phy::{Device, RxToken, TxToken};
+use smoltcp::socket::udp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{IpAddress, Ipv6Address};
+
+type Link = MemoryLink<ChaCha8Rng, 32, 1500>;
+
+const ROUTER: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const PREFIX: Ipv6Address = Ipv6Address::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0);
+
+struct World {
+    link: Box<Link>,
+    host: Host,
+    rng: ChaCha8Rng,
+    now: Instant,
+    /// Every frame the host sent, in order.
+    sent: Vec<Vec<u8>>,
+}
+
+impl World {
+    fn new() -> World {
+        let mut link = Box::new(Link::new(
+            MemoryLinkConfig::default(),
+            ChaCha8Rng::seed_from_u64(1),
+        ));
+        let iid = StableIid::new([42; 32], b"ptp0").unwrap();
+        let config = HostConfig::new(rd::Config::new(iid, 1500), 7);
+        let host = Host::new(config, &mut link.end(Side::A), Instant::ZERO);
+        World {
+            link,
+            host,
+            rng: ChaCha8Rng::seed_from_u64(2),
+            now: Instant::ZERO,
+            sent: vec![],
+        }
+    }
+
+    /// Polls the host, then collects what it sent.
+    fn step(&mut self, sockets: &mut SocketSet<'_>) {
+        self.host.poll(
+            self.now,
+            &mut self.link.end(Side::A),
+            sockets,
+            &mut self.rng,
+        );
+        let mut b = self.link.end(Side::B);
+        while let Some((rx, _)) = b.receive(self.now) {
+            rx.consume(|f| self.sent.push(f.to_vec()));
+        }
+    }
+
+    /// Runs for `d` in 10 ms steps.
+    fn run(&mut self, d: Duration, sockets: &mut SocketSet<'_>) {
+        let end = self.now + d;
+        while self.now < end {
+            self.step(sockets);
+            self.now += Duration::from_millis(10);
+        }
+    }
+
+    /// The router end sends a frame to the host.
+    fn inject(&mut self, frame: &[u8]) {
+        let mut b = self.link.end(Side::B);
+        let tx = b.transmit(self.now).expect("room on the link");
+        tx.consume(frame.len(), |buf| buf.copy_from_slice(frame));
+    }
+}
+
+fn advertisement(mtu: u32) -> Vec<u8> {
+    let options = [
+        NdpOptionRepr::PrefixInformation(PrefixInformation {
+            prefix_len: 64,
+            on_link: true,
+            autonomous: true,
+            valid_lifetime: 86_400,
+            preferred_lifetime: 14_400,
+            prefix: PREFIX,
+        }),
+        NdpOptionRepr::Mtu(mtu),
+    ];
+    let ra = RouterAdvertisementRepr {
+        cur_hop_limit: 64,
+        managed: false,
+        other: false,
+        preference: Preference::Medium,
+        router_lifetime: 1800,
+        reachable_time: 0,
+        retrans_timer: 0,
+        options: &options,
+    };
+    let mut buf = vec![0u8; 256];
+    let all_nodes = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let n = ndp::emit_ipv6(
+        &ROUTER,
+        &all_nodes,
+        &NdpRepr::RouterAdvertisement(ra),
+        &mut buf,
+    )
+    .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn icmp_type(frame: &[u8]) -> Option<u8> {
+    frame::parse(frame).ok()?.icmp().map(|(t, _)| t)
+}
+
+#[test]
+fn host_solicits_configures_from_an_advertisement_and_is_reachable() {
+    let mut w = World::new();
+    let mut storage = [SocketStorage::EMPTY; 2];
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    let link_local = w.host.interface().ipv6_addr().unwrap();
+    assert!(
+        link_local.is_unicast_link_local(),
+        "a link-local address before any RA"
+    );
+
+    w.host.link_up(w.now, &mut w.rng);
+    w.run(Duration::from_millis(1100), &mut sockets);
+    let rs: Vec<&Vec<u8>> = w
+        .sent
+        .iter()
+        .filter(|f| icmp_type(f) == Some(133))
+        .collect();
+    assert_eq!(
+        rs.len(),
+        1,
+        "one Router Solicitation within the first second (RFC 4861 §6.3.7)"
+    );
+    let info = frame::parse(rs[0]).unwrap();
+    assert_eq!(info.hop_limit(), 255);
+    assert_eq!(info.src(), std::net::IpAddr::V6(link_local));
+    assert_eq!(rs[0].len(), 48, "no Source Link-Layer Address option");
+
+    w.inject(&advertisement(1400));
+    w.run(Duration::from_millis(50), &mut sockets);
+    let global = w
+        .host
+        .interface()
+        .ip_addrs()
+        .iter()
+        .find_map(|c| match c.address() {
+            IpAddress::Ipv6(a) if !a.is_unicast_link_local() => Some(a),
+            _ => None,
+        })
+        .expect("an address from the advertised prefix");
+    assert_eq!(global.segments()[..4], PREFIX.segments()[..4]);
+    let route = w
+        .host
+        .interface()
+        .routes()
+        .get_default_ipv6_route()
+        .expect("default route");
+    assert_eq!(route.via_router, IpAddress::Ipv6(ROUTER));
+    assert_eq!(w.host.router_discovery().mtu(), 1400);
+    assert_eq!(w.host.filter_counters().router_advertisements, 1);
+
+    // No more solicitations once a router is known.
+    let before = w.sent.iter().filter(|f| icmp_type(f) == Some(133)).count();
+    w.run(Duration::from_secs(10), &mut sockets);
+    assert_eq!(
+        w.sent.iter().filter(|f| icmp_type(f) == Some(133)).count(),
+        before
+    );
+
+    // A UDP datagram to the formed address reaches a socket bound on the host.
+    let rx = udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 2048]);
+    let tx = udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 2048]);
+    let mut socket = udp::Socket::new(rx, tx);
+    socket.bind(5683).unwrap();
+    let handle = sockets.add(socket);
+    let header = frame::Ipv6Header {
+        src: Ipv6Address::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 9),
+        dst: global,
+        next_header: smoltcp::wire::IpProtocol::Udp,
+        payload_len: 0,
+        hop_limit: 60,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let mut buf = [0u8; 128];
+    let n = frame::emit_udp_v6(&header, 40000, 5683, b"over the link", &mut buf).unwrap();
+    w.inject(&buf[..n]);
+    w.run(Duration::from_millis(20), &mut sockets);
+    let socket = sockets.get_mut::<udp::Socket<'_>>(handle);
+    let (data, meta) = socket.recv().expect("the datagram arrived");
+    assert_eq!(data, b"over the link");
+    assert_eq!(meta.endpoint.port, 40000);
+}
+
+#[test]
+fn neighbor_messages_are_counted_and_the_host_never_sends_any() {
+    let mut w = World::new();
+    let mut storage = [SocketStorage::EMPTY; 1];
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    w.host.link_up(w.now, &mut w.rng);
+    // A Neighbor Solicitation, as a LAN router would send to resolve us.
+    let mut ns = advertisement(1500);
+    ns[40] = 135;
+    w.inject(&ns);
+    w.inject(&advertisement(1500));
+    w.run(Duration::from_secs(20), &mut sockets);
+    let c = w.host.filter_counters();
+    assert_eq!(c.dropped(DropReason::NeighborSolicitation), 1);
+    assert_eq!(c.router_advertisements, 1);
+    for f in &w.sent {
+        let info = frame::parse(f).expect("the host sends well-formed IPv6");
+        assert!(
+            !matches!(icmp_type(f), Some(135..=137)),
+            "no NS, NA or Redirect"
+        );
+        assert_ne!(
+            info.src(),
+            std::net::IpAddr::V6(Ipv6Address::UNSPECIFIED),
+            "no DAD probe"
+        );
+    }
+}
+
+#[test]
+fn joining_sends_our_mld_report_not_smoltcps_inverted_one() {
+    let mut w = World::new();
+    let mut storage = [SocketStorage::EMPTY; 1];
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    w.host.link_up(w.now, &mut w.rng);
+    let group = Ipv6Address::new(0xff15, 0, 0, 0, 0, 0, 0, 0x1234);
+    w.host
+        .join_multicast_group(w.now, group, &mut w.rng)
+        .unwrap();
+    w.run(Duration::from_secs(3), &mut sockets);
+    let records: Vec<RecordType> = w
+        .sent
+        .iter()
+        .filter(|f| icmp_type(f) == Some(143))
+        .flat_map(|f| {
+            let info = frame::parse(f).unwrap();
+            let Ok(MldMessage::ReportV2(r)) = MldMessage::parse(info.upper_layer()) else {
+                panic!("an MLDv2 report")
+            };
+            r.records().map(|rec| rec.record_type).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        records,
+        vec![RecordType::ChangeToExcludeMode; 2],
+        "join + one retransmission"
+    );
+    assert!(
+        w.host
+            .filter_counters()
+            .dropped(DropReason::SmoltcpMldReport)
+            >= 1,
+        "smoltcp's was withheld"
+    );
+
+    w.sent.clear();
+    w.host
+        .leave_multicast_group(w.now, group, &mut w.rng)
+        .unwrap();
+    w.run(Duration::from_secs(3), &mut sockets);
+    let leaves = w.sent.iter().filter(|f| icmp_type(f) == Some(143)).count();
+    assert_eq!(leaves, 2, "leave + one retransmission");
+}
