@@ -8,8 +8,9 @@
 //! addresses and are counted and dropped; everything else goes to smoltcp. Decisions are data
 //! ([`Disposition`]), so the same filter serves the host interface, tests and fuzzing.
 
+use bridgeless_wire::compressed::{self, Context, FrameKind};
 use bridgeless_wire::frame::{self, FrameInfo};
-use bridgeless_wire::{Error, ndp};
+use bridgeless_wire::{Error, ndp, negotiation};
 use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 use smoltcp::wire::IpProtocol;
@@ -19,8 +20,11 @@ use smoltcp::wire::IpProtocol;
 pub enum Disposition {
     /// To smoltcp's `Interface`.
     Deliver,
-    /// To our control plane: a Router Advertisement or an MLD message.
+    /// To our control plane: a Router Advertisement, an MLD message or a link hello.
     Control(ControlKind),
+    /// A compressed frame ([`bridgeless_wire::compressed`]): decompressed with the context
+    /// both ends agreed on, then classified again.
+    Compressed,
     /// Dropped, counted under this reason.
     Drop(DropReason),
 }
@@ -32,6 +36,8 @@ pub enum ControlKind {
     RouterAdvertisement,
     /// ICMPv6 types 130, 131, 132, 143 (RFC 2710, RFC 3810).
     Mld,
+    /// A link hello ([`bridgeless_wire::negotiation`]): the peer offers compressed frames.
+    Hello,
 }
 
 /// Why a received frame was dropped.
@@ -50,19 +56,26 @@ pub enum DropReason {
     /// An MLD report smoltcp tried to send: smoltcp 0.14 inverts join and leave, so the
     /// host's own MLD speaks instead.
     SmoltcpMldReport,
+    /// A compressed frame from a peer with which no compression was agreed, or one that
+    /// does not decompress.
+    NotNegotiated,
+    /// Neither IPv4, IPv6, a compressed frame nor a link hello.
+    NotIp,
     /// The frame is larger than the link MTU the interface was configured with.
     TooBig,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Malformed,
         DropReason::NeighborSolicitation,
         DropReason::NeighborAdvertisement,
         DropReason::Redirect,
         DropReason::RouterSolicitation,
         DropReason::SmoltcpMldReport,
+        DropReason::NotNegotiated,
+        DropReason::NotIp,
         DropReason::TooBig,
     ];
 
@@ -80,6 +93,12 @@ pub struct FilterCounters {
     pub router_advertisements: u64,
     /// MLD messages handed to the MLD host.
     pub mld: u64,
+    /// Link hellos handed to the compression negotiation.
+    pub hellos: u64,
+    /// Compressed frames received (each is also counted again once decompressed).
+    pub compressed: u64,
+    /// Frames smoltcp sent that went out compressed.
+    pub compressed_sent: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -102,6 +121,8 @@ impl FilterCounters {
                 self.router_advertisements += 1
             }
             Disposition::Control(ControlKind::Mld) => self.mld += 1,
+            Disposition::Control(ControlKind::Hello) => self.hellos += 1,
+            Disposition::Compressed => self.compressed += 1,
             Disposition::Drop(r) => self.dropped[r.index()] += 1,
         }
     }
@@ -116,10 +137,16 @@ pub fn classify(frame: &[u8], mtu: usize) -> Disposition {
     if frame.len() > mtu {
         return Disposition::Drop(DropReason::TooBig);
     }
-    match frame::parse(frame) {
-        Ok(info) => classify_parsed(&info),
-        Err(Error::ParameterProblem(_)) | Err(Error::Unsupported) => Disposition::Deliver,
-        Err(_) => Disposition::Drop(DropReason::Malformed),
+    match frame.first().map(|b| b >> 4) {
+        Some(4 | 6) => match frame::parse(frame) {
+            Ok(info) => classify_parsed(&info),
+            Err(Error::ParameterProblem(_)) | Err(Error::Unsupported) => Disposition::Deliver,
+            Err(_) => Disposition::Drop(DropReason::Malformed),
+        },
+        None => Disposition::Drop(DropReason::Malformed),
+        _ if negotiation::is_hello(frame) => Disposition::Control(ControlKind::Hello),
+        _ if compressed::kind(frame) == Ok(FrameKind::Compressed) => Disposition::Compressed,
+        _ => Disposition::Drop(DropReason::NotIp),
     }
 }
 
@@ -153,16 +180,31 @@ pub struct ReceiveFilter {
 struct RxState {
     mtu: usize,
     counters: FilterCounters,
+    /// Set once the peer's identifier is known (see [`crate::negotiate`]).
+    decompress: Option<Context>,
+    buf: [u8; COMPRESSION_BUF_LEN],
 }
 
 #[derive(Debug, Clone)]
 struct TxState {
     mtu: Option<usize>,
-    bounce: [u8; BOUNCE_LEN],
     mld_withheld: u64,
+    compressed_sent: u64,
+    /// Set once the peer confirmed it can decompress.
+    compress: Option<Context>,
+    /// The packet smoltcp writes (small frames, or every frame when compressing).
+    packet: [u8; COMPRESSION_BUF_LEN],
+    /// The compressed frame.
+    frame: [u8; COMPRESSION_BUF_LEN],
 }
 
-/// Frames smoltcp transmits that are at most this long pass through a small buffer first, so
+/// Compression is used only on links whose MTU is at most this: the filter holds fixed
+/// buffers of this size to rebuild and compress packets (it saves at most a few dozen bytes
+/// per packet, which matters on slow links, and those have small MTUs).
+pub const COMPRESSION_MAX_MTU: usize = 2000;
+const COMPRESSION_BUF_LEN: usize = COMPRESSION_MAX_MTU + compressed::MAX_REBUILT_HEADER_LEN;
+
+/// Frames smoltcp transmits that are at most this long pass through a buffer first, so
 /// that the MLD reports smoltcp's `multicast` feature would send (inverted: smoltcp 0.14 sends
 /// a join as CHANGE_TO_INCLUDE_MODE {}, which RFC 3810 reads as a leave) can be withheld;
 /// longer frames are written straight into the device.
@@ -176,13 +218,28 @@ impl ReceiveFilter {
             rx: RxState {
                 mtu,
                 counters: FilterCounters::default(),
+                decompress: None,
+                buf: [0; COMPRESSION_BUF_LEN],
             },
             tx: TxState {
                 mtu: None,
-                bounce: [0; BOUNCE_LEN],
                 mld_withheld: 0,
+                compressed_sent: 0,
+                compress: None,
+                packet: [0; COMPRESSION_BUF_LEN],
+                frame: [0; COMPRESSION_BUF_LEN],
             },
         }
+    }
+
+    /// Sets the compression contexts agreed with the peer (see [`crate::negotiate`]):
+    /// `decompress` as soon as the peer's identifier is known, `compress` once the peer has
+    /// confirmed it holds the mirror context. Both stay off when the link MTU exceeds
+    /// [`COMPRESSION_MAX_MTU`].
+    pub fn set_compression(&mut self, compress: Option<Context>, decompress: Option<Context>) {
+        let allowed = self.rx.mtu <= COMPRESSION_MAX_MTU;
+        self.tx.compress = compress.filter(|_| allowed);
+        self.rx.decompress = decompress.filter(|_| allowed);
     }
 
     /// The largest frame accepted.
@@ -205,6 +262,7 @@ impl ReceiveFilter {
     pub fn counters(&self) -> FilterCounters {
         let mut c = self.rx.counters;
         c.dropped[DropReason::SmoltcpMldReport.index()] = self.tx.mld_withheld;
+        c.compressed_sent = self.tx.compressed_sent;
         c
     }
 
@@ -253,15 +311,37 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
             now,
         } = self;
         inner.consume(|frame| {
-            let disposition = classify(frame, state.mtu);
-            state.counters.count(disposition);
+            let RxState {
+                mtu,
+                counters,
+                decompress,
+                buf,
+            } = state;
+            let mut disposition = classify(frame, *mtu);
+            counters.count(disposition);
+            let mut packet = frame;
+            if disposition == Disposition::Compressed {
+                let rebuilt = decompress
+                    .as_ref()
+                    .and_then(|ctx| compressed::decompress(ctx, frame, &mut buf[..]).ok());
+                match rebuilt {
+                    Some(n) => {
+                        packet = &buf[..n];
+                        // A bare frame would carry the rebuilt packet: classify it as one,
+                        // against the MTU plus what compression saved.
+                        disposition = classify(packet, usize::MAX);
+                    }
+                    None => disposition = Disposition::Drop(DropReason::NotNegotiated),
+                }
+                counters.count(disposition);
+            }
             match disposition {
-                Disposition::Deliver => f(frame),
+                Disposition::Deliver => f(packet),
                 Disposition::Control(kind) => {
-                    on_control(kind, now, frame);
+                    on_control(kind, now, packet);
                     f(&[])
                 }
-                Disposition::Drop(_) => f(&[]),
+                Disposition::Compressed | Disposition::Drop(_) => f(&[]),
             }
         })
     }
@@ -280,21 +360,35 @@ pub struct FilteredTx<'a, T> {
 impl<T: phy::TxToken> phy::TxToken for FilteredTx<'_, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let FilteredTx { inner, state } = self;
-        if len > BOUNCE_LEN {
+        let compressing = state.compress.is_some();
+        if len > state.packet.len() || (len > BOUNCE_LEN && !compressing) {
             return inner.consume(len, f);
         }
-        let frame = &mut state.bounce[..len];
-        let result = f(frame);
-        let mld = frame::parse(frame)
-            .ok()
-            .filter(|info| info.protocol() == IpProtocol::Icmpv6)
-            .and_then(|info| info.icmp())
-            .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
+        let packet = &mut state.packet[..len];
+        let result = f(packet);
+        let mld = len <= BOUNCE_LEN
+            && frame::parse(packet)
+                .ok()
+                .filter(|info| info.protocol() == IpProtocol::Icmpv6)
+                .and_then(|info| info.icmp())
+                .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
         if mld {
             // Dropping the inner token unconsumed sends nothing.
             state.mld_withheld += 1;
-        } else {
-            inner.consume(len, |buf| buf.copy_from_slice(frame));
+            return result;
+        }
+        let compressed = state
+            .compress
+            .as_ref()
+            .and_then(|ctx| compressed::compress(ctx, packet, &mut state.frame[..]).ok())
+            .filter(|outcome| outcome.is_compressed());
+        match compressed {
+            Some(outcome) => {
+                state.compressed_sent += 1;
+                let frame = &state.frame[..outcome.len()];
+                inner.consume(frame.len(), |buf| buf.copy_from_slice(frame));
+            }
+            None => inner.consume(len, |buf| buf.copy_from_slice(packet)),
         }
         result
     }

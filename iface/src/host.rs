@@ -49,8 +49,9 @@ use smoltcp::phy::{Device, TxToken};
 use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpCidr, Ipv6Address};
 
-use crate::filter::{ControlKind, FilterCounters, ReceiveFilter};
+use crate::filter::{COMPRESSION_MAX_MTU, ControlKind, FilterCounters, ReceiveFilter};
 use crate::mld::{self, MldError, MldHost};
+use crate::negotiate::CompressionNegotiator;
 use crate::rd::{self, Event, RouterDiscovery};
 
 /// Room for one control packet (a Router Solicitation, an MLD report of at most the IPv6
@@ -67,6 +68,11 @@ pub struct HostConfig {
     /// Seed for smoltcp's own randomness (TCP initial sequence numbers, ephemeral ports):
     /// draw it from a good source.
     pub random_seed: u64,
+    /// Offer compressed frames ([`crate::negotiate`]) to the peer. Off by default: a peer
+    /// that does not speak the link hello (a Linux TUN device) receives and drops a few
+    /// hellos at link-up. Compression is used only once the peer has agreed, and only on links
+    /// whose MTU is at most [`COMPRESSION_MAX_MTU`].
+    pub compression: bool,
 }
 
 impl HostConfig {
@@ -80,6 +86,7 @@ impl HostConfig {
             rd,
             mld,
             random_seed,
+            compression: false,
         }
     }
 }
@@ -108,8 +115,16 @@ pub struct Host {
     filter: ReceiveFilter,
     rd: RouterDiscovery,
     mld: MldHost,
+    negotiator: Option<CompressionNegotiator>,
     counters: HostCounters,
     control: [u8; CONTROL_LEN],
+}
+
+/// The interface identifier of an address: its low 64 bits.
+fn iid(addr: Ipv6Address) -> [u8; 8] {
+    let mut iid = [0u8; 8];
+    iid.copy_from_slice(&addr.octets()[8..]);
+    iid
 }
 
 impl Host {
@@ -120,22 +135,32 @@ impl Host {
         iface_config.random_seed = config.random_seed;
         let iface = Interface::new(iface_config, device, now);
         let mtu = device.capabilities().max_transmission_unit;
+        let compression = config.compression && mtu <= COMPRESSION_MAX_MTU;
         let mut host = Host {
             iface,
             filter: ReceiveFilter::new(mtu),
             rd: RouterDiscovery::new(config.rd, now),
             mld: MldHost::new(config.mld),
+            negotiator: None,
             counters: HostCounters::default(),
             control: [0; CONTROL_LEN],
         };
-        host.apply_events();
-        let _ = host.mld.set_link_local(Some(host.rd.link_local()));
+        host.apply_events(now);
+        let link_local = host.rd.link_local();
+        let _ = host.mld.set_link_local(Some(link_local));
+        if compression {
+            host.negotiator = Some(CompressionNegotiator::new(iid(link_local)));
+        }
         host
     }
 
     /// The link came up: solicit routers (RFC 4861 §6.3.7).
     pub fn link_up<R: RngCore + ?Sized>(&mut self, now: Instant, rng: &mut R) {
         self.rd.link_up(now, rng);
+        if let Some(n) = &mut self.negotiator {
+            n.link_up(now);
+            self.filter.set_compression(None, None);
+        }
     }
 
     /// The link went down: stop soliciting; addresses run out on their own lifetimes.
@@ -186,6 +211,7 @@ impl Host {
             filter,
             rd,
             mld,
+            negotiator,
             ..
         } = self;
         let result = {
@@ -196,10 +222,19 @@ impl Host {
                 ControlKind::Mld => {
                     let _ = mld.handle_packet(now, frame, rng);
                 }
+                ControlKind::Hello => {
+                    if let Some(n) = negotiator.as_mut() {
+                        n.handle_hello(now, frame);
+                    }
+                }
             });
             iface.poll(now, &mut filtered, sockets)
         };
-        self.apply_events();
+        self.apply_events(now);
+        if let Some(n) = &self.negotiator {
+            self.filter
+                .set_compression(n.compress_context(), n.decompress_context());
+        }
         self.send_control(now, device);
         result
     }
@@ -211,6 +246,7 @@ impl Host {
             self.iface.poll_at(now, sockets),
             self.rd.poll_timeout(),
             self.mld.poll_timeout(),
+            self.negotiator.as_ref().and_then(|n| n.poll_timeout()),
         ]
         .into_iter()
         .flatten()
@@ -220,19 +256,24 @@ impl Host {
     /// Sends the control packets that are due, one transmit token each. A packet is only
     /// taken from its state machine once a token is in hand, so none is lost.
     fn send_control<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
-        while self.rd.poll_timeout().is_some_and(|t| t <= now)
-            || self.mld.poll_timeout().is_some_and(|t| t <= now)
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        while due(self.rd.poll_timeout())
+            || due(self.mld.poll_timeout())
+            || due(self.negotiator.as_ref().and_then(|n| n.poll_timeout()))
         {
             let Some(token) = device.transmit(now) else {
                 self.counters.control_deferred += 1;
                 return;
             };
-            let len = match self.rd.poll_transmit(now, &mut self.control) {
-                Some(len) => len,
-                None => match self.mld.poll_transmit(now, &mut self.control) {
-                    Some(len) => len,
-                    None => return, // timers only, nothing to send
-                },
+            let control = &mut self.control;
+            let negotiator = &mut self.negotiator;
+            let len = self
+                .rd
+                .poll_transmit(now, control)
+                .or_else(|| self.mld.poll_transmit(now, control))
+                .or_else(|| negotiator.as_mut()?.poll_transmit(now, control));
+            let Some(len) = len else {
+                return; // timers only, nothing to send
             };
             let packet = &self.control[..len];
             token.consume(len, |buf| buf.copy_from_slice(packet));
@@ -241,7 +282,7 @@ impl Host {
     }
 
     /// Applies router discovery's changes to the smoltcp interface.
-    fn apply_events(&mut self) {
+    fn apply_events(&mut self, now: Instant) {
         while let Some(event) = self.rd.poll_event() {
             self.counters.events_applied += 1;
             match event {
@@ -255,6 +296,10 @@ impl Host {
                     }
                     if addr.address().is_unicast_link_local() {
                         let _ = self.mld.set_link_local(Some(addr.address()));
+                        if let Some(n) = &mut self.negotiator {
+                            // A new identifier: the peer's context is stale (re-negotiate).
+                            n.set_own_iid(now, iid(addr.address()));
+                        }
                     }
                 }
                 Event::AddressRemoved { addr } => self
@@ -325,6 +370,11 @@ impl Host {
     /// What the receive filter did with every frame, by reason.
     pub fn filter_counters(&self) -> FilterCounters {
         self.filter.counters()
+    }
+
+    /// The compression negotiation, when [`HostConfig::compression`] is on.
+    pub fn negotiator(&self) -> Option<&CompressionNegotiator> {
+        self.negotiator.as_ref()
     }
 
     /// What the host did beyond smoltcp.
