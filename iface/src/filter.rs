@@ -258,6 +258,12 @@ impl ReceiveFilter {
         self.tx.mtu = mtu;
     }
 
+    /// The largest IP packet smoltcp may send: the device MTU, capped by
+    /// [`set_tx_mtu`](Self::set_tx_mtu).
+    pub fn tx_mtu(&self) -> usize {
+        self.tx.mtu.map_or(self.rx.mtu, |m| m.min(self.rx.mtu))
+    }
+
     /// What the filter has decided so far, both directions.
     pub fn counters(&self) -> FilterCounters {
         let mut c = self.rx.counters;

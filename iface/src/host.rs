@@ -44,10 +44,11 @@
 //! ```
 
 use rand_core::RngCore;
-use smoltcp::iface::{Config, Interface, PollResult, Route, SocketSet};
+use smoltcp::iface::{Config, Interface, PollResult, Route, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, TxToken};
+use smoltcp::socket::udp;
 use smoltcp::time::Instant;
-use smoltcp::wire::{HardwareAddress, IpCidr, Ipv6Address};
+use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, Ipv6Address};
 
 use crate::filter::{COMPRESSION_MAX_MTU, ControlKind, FilterCounters, ReceiveFilter};
 use crate::mld::{self, MldError, MldHost};
@@ -107,6 +108,35 @@ pub struct HostCounters {
     /// Times a control packet had to wait because the device had no transmit token.
     pub control_deferred: u64,
 }
+
+/// Why [`Host::send_udp`] refused a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The datagram does not fit the link MTU in one packet. smoltcp does not fragment IPv6
+    /// and would drop it without a word; at most `max` payload bytes fit.
+    TooBig {
+        /// The largest UDP payload that fits.
+        max: usize,
+    },
+    /// The socket refused it (buffer full, unaddressable endpoint).
+    Socket(udp::SendError),
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendError::TooBig { max } => {
+                write!(
+                    f,
+                    "datagram larger than the link allows ({max} payload bytes at most)"
+                )
+            }
+            SendError::Socket(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
 
 /// A host on a point-to-point link: smoltcp's [`Interface`] with router discovery, MLD and a
 /// receive filter (see the module docs).
@@ -345,6 +375,32 @@ impl Host {
                 Event::DnsServerAdded { .. } | Event::DnsServerRemoved { .. } => {}
             }
         }
+    }
+
+    /// The largest UDP payload one IPv6 packet carries on this link: the link MTU (the
+    /// device's, or a lower one from a Router Advertisement) less the IPv6 and UDP headers.
+    pub fn max_udp_payload(&self) -> usize {
+        self.filter.tx_mtu().saturating_sub(40 + 8)
+    }
+
+    /// Sends `data` on the UDP socket `handle` to `endpoint`, refusing with
+    /// [`SendError::TooBig`] a datagram that exceeds the link MTU: smoltcp does not fragment
+    /// IPv6 and would drop it silently at transmission.
+    pub fn send_udp(
+        &self,
+        sockets: &mut SocketSet<'_>,
+        handle: SocketHandle,
+        data: &[u8],
+        endpoint: IpEndpoint,
+    ) -> Result<(), SendError> {
+        let max = self.max_udp_payload();
+        if data.len() > max {
+            return Err(SendError::TooBig { max });
+        }
+        sockets
+            .get_mut::<udp::Socket<'_>>(handle)
+            .send_slice(data, endpoint)
+            .map_err(SendError::Socket)
     }
 
     /// The smoltcp interface (addresses, routes).

@@ -199,10 +199,25 @@ fn host_solicits_configures_from_an_advertisement_and_is_reachable() {
     let n = frame::emit_udp_v6(&header, 40000, 5683, b"over the link", &mut buf).unwrap();
     w.inject(&buf[..n]);
     w.run(Duration::from_millis(20), &mut sockets);
+    // Too big for the 1400-byte link MTU the router advertised: refused, not lost silently.
+    let to = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv6(header.src), 40000);
+    assert_eq!(w.host.max_udp_payload(), 1400 - 48);
+    assert_eq!(
+        w.host.send_udp(&mut sockets, handle, &[0; 1400 - 47], to),
+        Err(bridgeless_iface::host::SendError::TooBig { max: 1352 })
+    );
+    assert_eq!(
+        w.host.send_udp(&mut sockets, handle, &[0; 1352], to),
+        Ok(())
+    );
     let socket = sockets.get_mut::<udp::Socket<'_>>(handle);
     let (data, meta) = socket.recv().expect("the datagram arrived");
     assert_eq!(data, b"over the link");
     assert_eq!(meta.endpoint.port, 40000);
+    // The datagram that fits leaves as one 1400-byte packet, via the default router.
+    w.sent.clear();
+    w.run(Duration::from_millis(20), &mut sockets);
+    assert!(w.sent.iter().any(|f| f.len() == 1400), "the largest datagram was sent");
 }
 
 #[test]
