@@ -1,48 +1,81 @@
-//! A host on a TUN device that answers ping and serves TCP echo (RFC 862) on port 7.
+//! A host on a TUN device that configures itself from a router's advertisements, answers
+//! ping and serves TCP echo (RFC 862) on port 7.
 //!
 //! ```text
-//! tun_host NAME ADDRESS/PREFIX [GATEWAY]
+//! tun_host NAME
 //! ```
 //!
-//! It opens the TUN device NAME (creating it if it does not exist), puts a smoltcp interface
-//! with the IPv6 address ADDRESS/PREFIX on it (and a default route via GATEWAY, without which
-//! it answers only addresses inside PREFIX), and runs forever: it answers ICMPv6 echo
-//! requests and echoes back whatever up to four TCP clients at a time send to port 7.
+//! It opens the TUN device NAME (creating it if it does not exist) and puts a
+//! [`Host`](bridgeless_iface::host::Host) on it: a smoltcp interface with a link-local
+//! address at once, Router Solicitations at link-up, and addresses, a default route and the
+//! link MTU from the Router Advertisements it receives — without any neighbor discovery, which
+//! a link with no link-layer addresses does not need. It runs forever: it prints what it
+//! learns, answers ICMPv6 echo requests to any of its addresses and echoes back whatever up
+//! to four TCP clients at a time send to port 7.
 //!
-//! Try it. Create the device for your user (then the example needs no root), give the
-//! kernel's end of the link an address, bring it up, and start the host:
+//! Try it with radvd as the router on the kernel's end of the link. Create the device for
+//! your user (then the example needs no root), give the kernel's end an address in the prefix
+//! to advertise, and bring it up:
 //!
 //! ```text
 //! sudo ip tuntap add dev tun0 mode tun user $USER
-//! sudo ip -6 addr add fd00::1/64 dev tun0
+//! sudo ip -6 addr add 2001:db8:42::1/64 dev tun0
 //! sudo ip link set tun0 up
-//! cargo run -p bridgeless-iface --example tun_host -- tun0 fd00::2/64
+//! cargo run -p bridgeless-iface --example tun_host -- tun0
 //! ```
 //!
-//! In another terminal, the kernel is the peer:
+//! and in another terminal start radvd (it wants forwarding on, and refuses intervals below
+//! these):
 //!
 //! ```text
-//! ping -6 -c 3 fd00::2
-//! nc fd00::2 7                 # each line you type comes back
+//! cat > radvd-tun0.conf <<EOF
+//! interface tun0 {
+//!     AdvSendAdvert on;
+//!     MinRtrAdvInterval 3;
+//!     MaxRtrAdvInterval 4;
+//!     AdvLinkMTU 1400;
+//!     prefix 2001:db8:42::/64 { };
+//! };
+//! EOF
+//! sudo sysctl -w net.ipv6.conf.all.forwarding=1
+//! sudo radvd --nodaemon --config radvd-tun0.conf --pidfile /tmp/radvd-tun0.pid
+//! ```
+//!
+//! The host prints the address it formed in 2001:db8:42::/64 and its default router (the
+//! kernel's link-local address). Then:
+//!
+//! ```text
+//! ping -6 -c 3 2001:db8:42:0:...    # the address the host printed
+//! nc 2001:db8:42:0:... 7            # each line you type comes back
 //! sudo ip tuntap del dev tun0 mode tun
 //! ```
+//!
+//! Without a router the host keeps only its link-local address, which answers too:
+//! `ping -6 fe80::...%tun0`.
+//!
+//! The stable address is derived from a secret (RFC 7217); this example draws a new secret
+//! at each start, so the address changes from run to run. A real host stores its secret.
 //!
 //! (smoltcp answers echo requests by itself only with its `auto-icmp-echo-reply` feature,
 //! which this crate does not enable; here a raw ICMPv6 socket answers them, as any
 //! application on smoltcp can.)
 
 use std::error::Error;
+use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant as StdInstant;
 
 use bridgeless_iface::device::tun::Tun;
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use bridgeless_iface::host::{Host, HostConfig};
+use bridgeless_iface::rd::{self, StableIid};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use smoltcp::iface::{SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{raw, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    HardwareAddress, Icmpv6Packet, Icmpv6Repr, IpCidr, IpProtocol, IpVersion, Ipv6Address,
-    Ipv6Cidr, Ipv6Packet, Ipv6Repr,
+    Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, IpVersion, Ipv6Packet, Ipv6Repr,
 };
 
 const ECHO_PORT: u16 = 7;
@@ -52,13 +85,11 @@ const TCP_BUFFER: usize = 64 * 1024;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if !(2..=3).contains(&args.len()) {
-        eprintln!(
-            "usage: tun_host NAME ADDRESS/PREFIX [GATEWAY]   (e.g. tun_host tun0 fd00::2/64)"
-        );
+    if args.len() != 1 {
+        eprintln!("usage: tun_host NAME   (e.g. tun_host tun0)");
         return ExitCode::from(2);
     }
-    match run(&args[0], &args[1], args.get(2).map(String::as_str)) {
+    match run(&args[0]) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tun_host: {err}");
@@ -67,31 +98,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(name: &str, cidr: &str, gateway: Option<&str>) -> Result<(), Box<dyn Error>> {
-    let cidr: Ipv6Cidr = cidr
-        .parse()
-        .map_err(|()| format!("{cidr:?} is not an IPv6 address/prefix"))?;
-    let gateway: Option<Ipv6Address> = gateway
-        .map(|g| {
-            g.parse()
-                .map_err(|_| format!("{g:?} is not an IPv6 address"))
-        })
-        .transpose()?;
+/// 32 octets from the kernel's random number generator.
+fn random_seed() -> std::io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
+    Ok(seed)
+}
 
+fn run(name: &str) -> Result<(), Box<dyn Error>> {
     let mut tun = Tun::open(name).map_err(|e| format!("cannot open TUN device {name:?}: {e}"))?;
-    eprintln!("{}: mtu {}, address {cidr}", tun.name(), tun.mtu());
+    eprintln!("{}: mtu {}", tun.name(), tun.mtu());
+
+    let mut rng = ChaCha8Rng::from_seed(random_seed()?);
+    let iid = StableIid::new(random_seed()?, tun.name().as_bytes())
+        .ok_or("the interface name is too long for a stable identifier")?;
+    let config = HostConfig::new(
+        rd::Config::new(iid, tun.mtu() as u32),
+        rand_core::RngCore::next_u64(&mut rng),
+    );
 
     let start = StdInstant::now();
     let now = || Instant::from_micros(start.elapsed().as_micros() as i64);
-    let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut tun, now());
-    iface.update_ip_addrs(|addrs| {
-        addrs
-            .push(IpCidr::Ipv6(cidr))
-            .expect("room for one address");
-    });
-    if let Some(gateway) = gateway {
-        iface.routes_mut().add_default_ipv6_route(gateway)?;
-    }
+    let mut host = Host::new(config, &mut tun, now());
+    host.link_up(now(), &mut rng);
 
     let mut storage: Vec<SocketStorage<'_>> = (0..ECHO_SOCKETS + 1)
         .map(|_| SocketStorage::EMPTY)
@@ -119,14 +148,14 @@ fn run(name: &str, cidr: &str, gateway: Option<&str>) -> Result<(), Box<dyn Erro
 
     let mut request = vec![0u8; 64 * 1024];
     let mut pings_answered = 0u64;
+    let mut shown = Shown::default();
     loop {
         let timestamp = now();
-        iface.poll(timestamp, &mut tun, &mut sockets);
-        pings_answered += answer_pings(
-            sockets.get_mut::<raw::Socket<'_>>(ping),
-            cidr.address(),
-            &mut request,
-        );
+        host.poll(timestamp, &mut tun, &mut sockets, &mut rng);
+        shown.update(&host);
+        let ours = host.interface().ip_addrs();
+        pings_answered +=
+            answer_pings(sockets.get_mut::<raw::Socket<'_>>(ping), ours, &mut request);
         for &handle in &echo {
             serve_echo(sockets.get_mut::<tcp::Socket<'_>>(handle))?;
         }
@@ -140,16 +169,64 @@ fn run(name: &str, cidr: &str, gateway: Option<&str>) -> Result<(), Box<dyn Erro
                 pings_answered
             );
         }
-        let delay = iface
-            .poll_delay(now(), &sockets)
-            .unwrap_or(Duration::from_secs(1));
+        let timestamp = now();
+        let delay = host
+            .poll_at(timestamp, &sockets)
+            .map_or(Duration::from_secs(1), |at| {
+                if at > timestamp {
+                    at - timestamp
+                } else {
+                    Duration::ZERO
+                }
+            });
         tun.wait(Some(delay))?;
     }
 }
 
-/// Answers the echo requests to `ours` that `socket` holds, reading each into `request`;
-/// returns how many.
-fn answer_pings(socket: &mut raw::Socket<'_>, ours: Ipv6Address, request: &mut [u8]) -> u64 {
+/// What the host has learned, as last printed.
+#[derive(Default)]
+struct Shown {
+    addrs: Vec<IpCidr>,
+    default_router: Option<IpAddress>,
+    mtu: u32,
+}
+
+impl Shown {
+    /// Prints the addresses, default router and link MTU when they change.
+    fn update(&mut self, host: &Host) {
+        let addrs = host.interface().ip_addrs();
+        if addrs != self.addrs.as_slice() {
+            for cidr in addrs.iter().filter(|c| !self.addrs.contains(c)) {
+                eprintln!("address {cidr}");
+            }
+            for cidr in self.addrs.iter().filter(|c| !addrs.contains(c)) {
+                eprintln!("address {cidr} removed");
+            }
+            self.addrs = addrs.to_vec();
+        }
+        let router = host
+            .interface()
+            .routes()
+            .get_default_ipv6_route()
+            .map(|r| r.via_router);
+        if router != self.default_router {
+            match router {
+                Some(r) => eprintln!("default router {r}"),
+                None => eprintln!("no default router"),
+            }
+            self.default_router = router;
+        }
+        let mtu = host.router_discovery().mtu();
+        if mtu != self.mtu {
+            eprintln!("link mtu {mtu}");
+            self.mtu = mtu;
+        }
+    }
+}
+
+/// Answers the echo requests to any of `ours` that `socket` holds, reading each into
+/// `request`; returns how many.
+fn answer_pings(socket: &mut raw::Socket<'_>, ours: &[IpCidr], request: &mut [u8]) -> u64 {
     let mut answered = 0;
     while socket.can_recv() && socket.can_send() {
         // A request longer than `request` is dropped (recv_slice has dequeued it).
@@ -160,8 +237,9 @@ fn answer_pings(socket: &mut raw::Socket<'_>, ours: Ipv6Address, request: &mut [
     answered
 }
 
-/// If `packet` is an ICMPv6 echo request to `ours`, queues the reply on `socket`.
-fn echo_reply(packet: &[u8], ours: Ipv6Address, socket: &mut raw::Socket<'_>) -> bool {
+/// If `packet` is an ICMPv6 echo request to one of `ours`, queues the reply (from that
+/// address) on `socket`.
+fn echo_reply(packet: &[u8], ours: &[IpCidr], socket: &mut raw::Socket<'_>) -> bool {
     let caps = ChecksumCapabilities::default();
     let Ok(ip) = Ipv6Packet::new_checked(packet) else {
         return false;
@@ -169,6 +247,12 @@ fn echo_reply(packet: &[u8], ours: Ipv6Address, socket: &mut raw::Socket<'_>) ->
     let Ok(ip_repr) = Ipv6Repr::parse(&ip) else {
         return false;
     };
+    if !ours
+        .iter()
+        .any(|c| c.address() == IpAddress::Ipv6(ip_repr.dst_addr))
+    {
+        return false;
+    }
     let Ok(icmp) = Icmpv6Packet::new_checked(ip.payload()) else {
         return false;
     };
@@ -180,9 +264,6 @@ fn echo_reply(packet: &[u8], ours: Ipv6Address, socket: &mut raw::Socket<'_>) ->
     else {
         return false;
     };
-    if ip_repr.dst_addr != ours {
-        return false;
-    }
     // RFC 4443 §4.2: the reply carries the request's identifier, sequence number and data.
     let reply = Icmpv6Repr::EchoReply {
         ident,
@@ -190,7 +271,7 @@ fn echo_reply(packet: &[u8], ours: Ipv6Address, socket: &mut raw::Socket<'_>) ->
         data,
     };
     let reply_ip = Ipv6Repr {
-        src_addr: ours,
+        src_addr: ip_repr.dst_addr,
         dst_addr: ip_repr.src_addr,
         next_header: IpProtocol::Icmpv6,
         payload_len: reply.buffer_len(),

@@ -23,26 +23,30 @@
 //! echo request addressed to us and sends the reply. (An `icmp` socket will not do: it binds
 //! to one identifier, and ping picks its own.)
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration as StdDuration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
+use std::process::Child;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bridgeless_iface::device::tun::{self, Tun};
 use bridgeless_wire::frame;
 use bridgeless_wire::pcap::{self, LinkType};
 use sha2::{Digest, Sha256};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
-use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities};
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{raw, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     HardwareAddress, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, IpVersion,
     Ipv6Address, Ipv6Packet, Ipv6Repr,
 };
+
+mod common;
+use common::{Netns, Observer, finish, leak, spawn, timestamp};
+
+/// A link whose frames a [`Recorder`] sees.
+type RecordingLink = common::RecordingLink<Recorder>;
 
 const OUR_ADDR: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 const KERNEL_ADDR: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
@@ -53,115 +57,12 @@ const TEST_DEADLINE: StdDuration = StdDuration::from_secs(60);
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
 // ---------------------------------------------------------------------------------------
-// Prerequisites and the namespace guard
+// Prerequisites
 // ---------------------------------------------------------------------------------------
 
 /// Whether the test can run; if not, fails under `CI=true` or prints why and says no.
 fn ready(test: &str) -> bool {
-    let Some(why) = missing_prerequisite() else {
-        return true;
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} cannot run: {why}");
-    }
-    eprintln!("note: {test} skipped: {why} (with CI=true this is a failure)");
-    false
-}
-
-fn missing_prerequisite() -> Option<String> {
-    if effective_uid() != Some(0) {
-        return Some("it needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun is missing".into());
-    }
-    for tool in ["ip", "ping", "python3"] {
-        let found = Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
-}
-
-/// The effective user id, from /proc (the second field of the `Uid:` line).
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// Runs `command` to completion; panics with its output if it fails.
-fn run(command: &mut Command) {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace that lives as long as the test: on drop (also when the test panics)
-/// it kills every process still in it and deletes it.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "bl-tun-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        run(Command::new("ip").args(["netns", "add", &name]));
-        Netns { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/var/run/netns").join(&self.name)
-    }
-
-    /// `program` run inside the namespace.
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.name, program]);
-        command
-    }
-
-    fn run(&self, program: &str, args: &[&str]) {
-        run(self.command(program).args(args));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Processes started with `ip netns exec` outlive `ip netns del`: kill them first.
-        let me = std::process::id().to_string();
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                if pid != me {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
+    common::ready(test, &["ip", "ping", "python3"])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -194,6 +95,17 @@ impl Recorder {
         (recorder, sent_path)
     }
 
+    fn flush(&mut self) {
+        for w in [&mut self.link, &mut self.sent_capture]
+            .into_iter()
+            .flatten()
+        {
+            w.flush().unwrap();
+        }
+    }
+}
+
+impl Observer for Recorder {
     fn on_received(&mut self, frame: &[u8]) {
         self.received += 1;
         if let Some(w) = &mut self.link {
@@ -215,21 +127,6 @@ impl Recorder {
             w.write(timestamp(), frame).unwrap();
         }
     }
-
-    fn flush(&mut self) {
-        for w in [&mut self.link, &mut self.sent_capture]
-            .into_iter()
-            .flatten()
-        {
-            w.flush().unwrap();
-        }
-    }
-}
-
-fn timestamp() -> StdDuration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
 }
 
 /// Why a frame we sent should not have been sent, if it should not: it must be an IPv6 packet
@@ -258,79 +155,9 @@ fn neighbor_free_violation(bytes: &[u8]) -> Option<String> {
     None
 }
 
-/// Our `Tun`, with every frame that crosses it shown to a [`Recorder`].
-struct RecordingLink {
-    tun: Tun,
-    recorder: RefCell<Recorder>,
-}
-
-struct RecordingRx<'a> {
-    inner: tun::RxToken<'a>,
-    recorder: &'a RefCell<Recorder>,
-}
-
-struct RecordingTx<'a> {
-    inner: tun::TxToken<'a>,
-    recorder: &'a RefCell<Recorder>,
-}
-
-impl phy::RxToken for RecordingRx<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        self.inner.consume(|frame| {
-            self.recorder.borrow_mut().on_received(frame);
-            f(frame)
-        })
-    }
-}
-
-impl phy::TxToken for RecordingTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        self.inner.consume(len, |buf| {
-            let result = f(buf);
-            self.recorder.borrow_mut().on_sent(buf);
-            result
-        })
-    }
-}
-
-impl Device for RecordingLink {
-    type RxToken<'a> = RecordingRx<'a>;
-    type TxToken<'a> = RecordingTx<'a>;
-
-    fn receive(&mut self, now: Instant) -> Option<(RecordingRx<'_>, RecordingTx<'_>)> {
-        let (rx, tx) = self.tun.receive(now)?;
-        Some((
-            RecordingRx {
-                inner: rx,
-                recorder: &self.recorder,
-            },
-            RecordingTx {
-                inner: tx,
-                recorder: &self.recorder,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, now: Instant) -> Option<RecordingTx<'_>> {
-        Some(RecordingTx {
-            inner: self.tun.transmit(now)?,
-            recorder: &self.recorder,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        self.tun.capabilities()
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Our host: a smoltcp Interface on the link, answering ping
 // ---------------------------------------------------------------------------------------
-
-/// Storage that lives as long as the test (leaked: a few hundred kilobytes per test).
-fn leak<T: Clone>(value: T, n: usize) -> &'static mut [T] {
-    Vec::leak(vec![value; n])
-}
 
 struct Host {
     iface: Interface,
@@ -353,10 +180,7 @@ impl Host {
         );
         ns.run("ip", &["link", "set", "tun0", "up"]);
 
-        let mut link = RecordingLink {
-            tun,
-            recorder: RefCell::new(recorder),
-        };
+        let mut link = RecordingLink::new(tun, recorder);
         let start = StdInstant::now();
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = 0x5eed;
@@ -480,25 +304,6 @@ fn echo_reply(packet: &[u8], socket: &mut raw::Socket<'_>) -> Option<bool> {
 // ---------------------------------------------------------------------------------------
 // Kernel-side programs
 // ---------------------------------------------------------------------------------------
-
-fn spawn(command: &mut Command) -> Child {
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
-}
-
-/// Waits for `child` (which has exited) and returns its status and output.
-fn finish(child: Child) -> (ExitStatus, String) {
-    let out = child.wait_with_output().expect("collect a child's output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status, text)
-}
 
 /// `ping -6 -c COUNT fd00::2` in the namespace (giving up after 20 s).
 fn kernel_ping(ns: &Netns, count: u32) -> Child {
@@ -625,7 +430,7 @@ fn kernel_ping_is_answered() {
     if !ready("kernel_ping_is_answered") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("bl-tun");
     let mut host = Host::new(&ns, Recorder::default());
     assert_eq!(host.link.tun.name(), "tun0");
     assert_eq!(
@@ -656,7 +461,7 @@ fn kernel_tcp_client_exchanges_10_mb_with_a_smoltcp_server() {
         return;
     }
     const LEN: usize = 10 * 1024 * 1024;
-    let ns = Netns::new();
+    let ns = Netns::new("bl-tun");
     let mut host = Host::new(&ns, Recorder::default());
     let mut server = EchoServer::new(&mut host, LEN);
 
@@ -686,7 +491,7 @@ fn capture_shows_no_neighbor_discovery_from_us() {
     if !ready("capture_shows_no_neighbor_discovery_from_us") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("bl-tun");
     let (recorder, sent_path) = Recorder::capturing("capture");
     let mut host = Host::new(&ns, recorder);
     let mut server = EchoServer::new(&mut host, 64 * 1024);

@@ -1,0 +1,271 @@
+//! What the Linux interop tests share: the prerequisite check, a network namespace that
+//! cleans up after itself, kernel-side programs, and a TUN device whose every frame is shown
+//! to an observer.
+//!
+//! Each test file compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use bridgeless_iface::device::tun::{self, Tun};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::time::Instant;
+
+// ---------------------------------------------------------------------------------------
+// Prerequisites
+// ---------------------------------------------------------------------------------------
+
+/// Whether `test` can run: root, /dev/net/tun and every program in `tools`. If not, fails
+/// under `CI=true`, or prints why and says no.
+pub fn ready(test: &str, tools: &[&str]) -> bool {
+    let Some(why) = missing_prerequisite(tools) else {
+        return true;
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} cannot run: {why}");
+    }
+    eprintln!("note: {test} skipped: {why} (with CI=true this is a failure)");
+    false
+}
+
+fn missing_prerequisite(tools: &[&str]) -> Option<String> {
+    if effective_uid() != Some(0) {
+        return Some("it needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun is missing".into());
+    }
+    tools
+        .iter()
+        .find(|tool| !on_path(tool))
+        .map(|tool| format!("`{tool}` is not installed"))
+}
+
+/// Whether `program` is an executable file in a directory of `PATH`.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// The effective user id, from /proc (the second field of the `Uid:` line).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands and the namespace guard
+// ---------------------------------------------------------------------------------------
+
+/// Runs `command` to completion and returns its standard output; panics with its output if
+/// it fails.
+pub fn run(command: &mut Command) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace that lives as long as the test: on drop (also when the test panics)
+/// it kills every process still in it and deletes it.
+pub struct Netns {
+    /// The name `ip netns` knows it by: the prefix, the pid and a counter, since cargo runs
+    /// tests in parallel.
+    pub name: String,
+}
+
+impl Netns {
+    /// A new namespace named `PREFIX-PID-N`.
+    pub fn new(prefix: &str) -> Netns {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run(Command::new("ip").args(["netns", "add", &name]));
+        Netns { name }
+    }
+
+    /// The namespace's file, for `Tun::open_in_namespace`.
+    pub fn path(&self) -> PathBuf {
+        Path::new("/var/run/netns").join(&self.name)
+    }
+
+    /// `program` run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    /// Runs `program` in the namespace to completion; returns its standard output.
+    pub fn run(&self, program: &str, args: &[&str]) -> String {
+        run(self.command(program).args(args))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes started with `ip netns exec` outlive `ip netns del`: kill them first.
+        let me = std::process::id().to_string();
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if pid != me {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Starts `command` with its output piped.
+pub fn spawn(command: &mut Command) -> Child {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
+}
+
+/// Waits for `child` (which has exited) and returns its status and output.
+pub fn finish(child: Child) -> (ExitStatus, String) {
+    let out = child.wait_with_output().expect("collect a child's output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status, text)
+}
+
+/// Storage that lives as long as the test (leaked: a few hundred kilobytes per test).
+pub fn leak<T: Clone>(value: T, n: usize) -> &'static mut [T] {
+    Vec::leak(vec![value; n])
+}
+
+/// The wall-clock time, for capture records.
+pub fn timestamp() -> StdDuration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// The recording link: our Tun, with every frame shown to an observer
+// ---------------------------------------------------------------------------------------
+
+/// Sees every frame that crosses a [`RecordingLink`].
+pub trait Observer {
+    /// A frame the kernel sent us, before the interface reads it.
+    fn on_received(&mut self, frame: &[u8]);
+    /// A frame we sent, as the interface built it.
+    fn on_sent(&mut self, frame: &[u8]);
+}
+
+/// Our `Tun`, with every frame that crosses it shown to an [`Observer`].
+pub struct RecordingLink<O> {
+    /// The device.
+    pub tun: Tun,
+    /// What sees the frames.
+    pub recorder: RefCell<O>,
+}
+
+impl<O: Observer> RecordingLink<O> {
+    /// `tun`, observed by `recorder`.
+    pub fn new(tun: Tun, recorder: O) -> Self {
+        RecordingLink {
+            tun,
+            recorder: RefCell::new(recorder),
+        }
+    }
+}
+
+/// A received frame on its way to the interface.
+pub struct RecordingRx<'a, O> {
+    inner: tun::RxToken<'a>,
+    recorder: &'a RefCell<O>,
+}
+
+/// A frame to send, recorded once the interface has built it.
+pub struct RecordingTx<'a, O> {
+    inner: tun::TxToken<'a>,
+    recorder: &'a RefCell<O>,
+}
+
+impl<O: Observer> phy::RxToken for RecordingRx<'_, O> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        self.inner.consume(|frame| {
+            self.recorder.borrow_mut().on_received(frame);
+            f(frame)
+        })
+    }
+}
+
+impl<O: Observer> phy::TxToken for RecordingTx<'_, O> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        self.inner.consume(len, |buf| {
+            let result = f(buf);
+            self.recorder.borrow_mut().on_sent(buf);
+            result
+        })
+    }
+}
+
+impl<O: Observer> Device for RecordingLink<O> {
+    type RxToken<'a>
+        = RecordingRx<'a, O>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = RecordingTx<'a, O>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(RecordingRx<'_, O>, RecordingTx<'_, O>)> {
+        let (rx, tx) = self.tun.receive(now)?;
+        Some((
+            RecordingRx {
+                inner: rx,
+                recorder: &self.recorder,
+            },
+            RecordingTx {
+                inner: tx,
+                recorder: &self.recorder,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<RecordingTx<'_, O>> {
+        Some(RecordingTx {
+            inner: self.tun.transmit(now)?,
+            recorder: &self.recorder,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.tun.capabilities()
+    }
+}
