@@ -22,7 +22,7 @@
 //! use bridgeless_iface::rd::{self, StableIid};
 //! use rand_core::{RngCore, impls};
 //! use smoltcp::iface::{SocketSet, SocketStorage};
-//! use smoltcp::time::Instant;
+//! use smoltcp::time::{Duration, Instant};
 //!
 //! # struct Counter(u64);
 //! # impl RngCore for Counter {
@@ -47,7 +47,7 @@ use rand_core::RngCore;
 use smoltcp::iface::{Config, Interface, PollResult, Route, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, TxToken};
 use smoltcp::socket::udp;
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, Ipv6Address};
 
 use crate::filter::{COMPRESSION_MAX_MTU, ControlKind, FilterCounters, ReceiveFilter};
@@ -206,10 +206,16 @@ impl Host {
         group: Ipv6Address,
         rng: &mut R,
     ) -> Result<(), MldError> {
-        self.mld.join(now, group, rng)?;
+        // smoltcp's group table first: a group MLD reports but smoltcp does not deliver would
+        // draw the group's traffic to this link only to drop it.
         self.iface
             .join_multicast_group(group)
-            .map_err(|_| MldError::TableFull)
+            .map_err(|_| MldError::TableFull)?;
+        if let Err(e) = self.mld.join(now, group, rng) {
+            let _ = self.iface.leave_multicast_group(group);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Leaves a multicast group (CHANGE_TO_INCLUDE_MODE {}).
@@ -281,6 +287,14 @@ impl Host {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// How long until [`poll`](Self::poll) is next needed, from `now`: zero when it is
+    /// already due. (smoltcp reports "poll now" as an instant in the past, and subtracting
+    /// instants gives an absolute difference, so `poll_at(now) - now` would be wrong.)
+    pub fn poll_delay(&mut self, now: Instant, sockets: &SocketSet<'_>) -> Option<Duration> {
+        self.poll_at(now, sockets)
+            .map(|at| if at <= now { Duration::ZERO } else { at - now })
     }
 
     /// Sends the control packets that are due, one transmit token each. A packet is only

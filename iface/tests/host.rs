@@ -217,7 +217,10 @@ fn host_solicits_configures_from_an_advertisement_and_is_reachable() {
     // The datagram that fits leaves as one 1400-byte packet, via the default router.
     w.sent.clear();
     w.run(Duration::from_millis(20), &mut sockets);
-    assert!(w.sent.iter().any(|f| f.len() == 1400), "the largest datagram was sent");
+    assert!(
+        w.sent.iter().any(|f| f.len() == 1400),
+        "the largest datagram was sent"
+    );
 }
 
 #[test]
@@ -292,4 +295,42 @@ fn joining_sends_our_mld_report_not_smoltcps_inverted_one() {
     w.run(Duration::from_secs(3), &mut sockets);
     let leaves = w.sent.iter().filter(|f| icmp_type(f) == Some(143)).count();
     assert_eq!(leaves, 2, "leave + one retransmission");
+}
+
+#[test]
+fn a_group_smoltcp_cannot_hold_is_refused_and_never_reported() {
+    let mut w = World::new();
+    let mut storage = [SocketStorage::EMPTY; 1];
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    let mut joined = Vec::new();
+    for i in 1..=8u16 {
+        let group = Ipv6Address::new(0xff0e, 0, 0, 0, 0, 0, 0, i);
+        match w.host.join_multicast_group(w.now, group, &mut w.rng) {
+            Ok(()) => joined.push(group),
+            Err(e) => assert_eq!(e, bridgeless_iface::mld::MldError::TableFull),
+        }
+    }
+    assert!(
+        !joined.is_empty() && joined.len() < 8,
+        "smoltcp's table is smaller than 8"
+    );
+    w.run(Duration::from_secs(3), &mut sockets);
+    for i in 1..=8u16 {
+        let group = Ipv6Address::new(0xff0e, 0, 0, 0, 0, 0, 0, i);
+        let reported = w.host.mld().is_joined(&group);
+        assert_eq!(reported, joined.contains(&group), "{group}");
+        assert_eq!(
+            reported,
+            w.host.interface().has_multicast_group(group),
+            "{group}"
+        );
+    }
+    // Idle: nothing to wake up for. After link-up, the first solicitation is at most 1 s away.
+    assert_eq!(w.host.poll_delay(w.now, &sockets), None);
+    w.host.link_up(w.now, &mut w.rng);
+    let delay = w
+        .host
+        .poll_delay(w.now, &sockets)
+        .expect("a solicitation is scheduled");
+    assert!(delay <= Duration::from_secs(1), "{delay}");
 }
