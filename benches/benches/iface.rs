@@ -197,19 +197,58 @@ fn interface<D: Device>(hardware: HardwareAddress, addr: Ipv6Address, device: &m
     iface
 }
 
-/// Picks one interface of two.
-fn pick(ifaces: &mut [Interface; 2], side: Side) -> &mut Interface {
-    match side {
-        Side::A => &mut ifaces[0],
-        Side::B => &mut ifaces[1],
+/// The two stacks of a pair, with what each has sent.
+struct Stacks {
+    ifaces: [Interface; 2],
+    counts: [Direction; 2],
+}
+
+impl Stacks {
+    fn new(a: Interface, b: Interface) -> Self {
+        Stacks {
+            ifaces: [a, b],
+            counts: [Direction::default(); 2],
+        }
+    }
+
+    /// Polls the stack at `side` over `device`, counting what it sends in that side's
+    /// direction; `true` if a socket's state may have changed.
+    fn poll<D: Device>(
+        &mut self,
+        side: Side,
+        device: D,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) -> bool {
+        let ([a, b], [iface_a, iface_b]) = (&mut self.counts, &mut self.ifaces);
+        let (counts, iface) = match side {
+            Side::A => (a, iface_a),
+            Side::B => (b, iface_b),
+        };
+        let mut device = Counted {
+            inner: device,
+            counts,
+        };
+        iface.poll(now, &mut device, sockets) == PollResult::SocketStateChanged
+    }
+
+    fn context(&mut self, side: Side) -> &mut Context {
+        let [a, b] = &mut self.ifaces;
+        match side {
+            Side::A => a.context(),
+            Side::B => b.context(),
+        }
+    }
+
+    fn counts(&self) -> (Direction, Direction) {
+        (self.counts[0], self.counts[1])
     }
 }
 
 /// Path A: two `Medium::Ip` stacks over a bridgeless-iface `MemoryLink`.
 struct Bridgeless<const N: usize, const MTU: usize> {
     link: Box<MemoryLink<NoFaults, N, MTU>>,
-    ifaces: [Interface; 2],
-    counts: [Direction; 2],
+    stacks: Stacks,
     /// `dropped_total()` at the last reset (the link's counters are cumulative).
     dropped_before: u64,
 }
@@ -225,8 +264,7 @@ impl<const N: usize, const MTU: usize> Bridgeless<N, MTU> {
         let b = interface(HardwareAddress::Ip, ADDR_B, &mut link.end(Side::B));
         Bridgeless {
             link,
-            ifaces: [a, b],
-            counts: [Direction::default(); 2],
+            stacks: Stacks::new(a, b),
             dropped_before: 0,
         }
     }
@@ -247,31 +285,22 @@ impl<const N: usize, const MTU: usize> Pair for Bridgeless<N, MTU> {
                 phy::RxToken::consume(rx, |_| ());
             }
         }
-        self.ifaces = [
-            interface(HardwareAddress::Ip, ADDR_A, &mut self.link.end(Side::A)),
-            interface(HardwareAddress::Ip, ADDR_B, &mut self.link.end(Side::B)),
-        ];
-        self.counts = [Direction::default(); 2];
+        let a = interface(HardwareAddress::Ip, ADDR_A, &mut self.link.end(Side::A));
+        let b = interface(HardwareAddress::Ip, ADDR_B, &mut self.link.end(Side::B));
+        self.stacks = Stacks::new(a, b);
         self.dropped_before = self.dropped_total();
     }
 
     fn poll(&mut self, side: Side, now: Instant, sockets: &mut SocketSet<'_>) -> bool {
-        let [a, b] = &mut self.counts;
-        let counts = if side == Side::A { a } else { b };
-        let mut device = Counted {
-            inner: self.link.end(side),
-            counts,
-        };
-        pick(&mut self.ifaces, side).poll(now, &mut device, sockets)
-            == PollResult::SocketStateChanged
+        self.stacks.poll(side, self.link.end(side), now, sockets)
     }
 
     fn context(&mut self, side: Side) -> &mut Context {
-        pick(&mut self.ifaces, side).context()
+        self.stacks.context(side)
     }
 
     fn counts(&self) -> (Direction, Direction) {
-        (self.counts[0], self.counts[1])
+        self.stacks.counts()
     }
 
     fn dropped(&self) -> u64 {
@@ -421,8 +450,7 @@ fn mac(last: u8) -> HardwareAddress {
 /// Path B: two `Medium::Ethernet` stacks over an [`EtherLink`].
 struct Ethernet {
     link: EtherLink,
-    ifaces: [Interface; 2],
-    counts: [Direction; 2],
+    stacks: Stacks,
 }
 
 impl Ethernet {
@@ -434,8 +462,7 @@ impl Ethernet {
         let b = interface(mac(2), ADDR_B, &mut link.end(Side::B));
         Ethernet {
             link,
-            ifaces: [a, b],
-            counts: [Direction::default(); 2],
+            stacks: Stacks::new(a, b),
         }
     }
 }
@@ -447,30 +474,21 @@ impl Pair for Ethernet {
             queue.len = 0;
             queue.dropped = 0;
         }
-        self.ifaces = [
-            interface(mac(1), ADDR_A, &mut self.link.end(Side::A)),
-            interface(mac(2), ADDR_B, &mut self.link.end(Side::B)),
-        ];
-        self.counts = [Direction::default(); 2];
+        let a = interface(mac(1), ADDR_A, &mut self.link.end(Side::A));
+        let b = interface(mac(2), ADDR_B, &mut self.link.end(Side::B));
+        self.stacks = Stacks::new(a, b);
     }
 
     fn poll(&mut self, side: Side, now: Instant, sockets: &mut SocketSet<'_>) -> bool {
-        let [a, b] = &mut self.counts;
-        let counts = if side == Side::A { a } else { b };
-        let mut device = Counted {
-            inner: self.link.end(side),
-            counts,
-        };
-        pick(&mut self.ifaces, side).poll(now, &mut device, sockets)
-            == PollResult::SocketStateChanged
+        self.stacks.poll(side, self.link.end(side), now, sockets)
     }
 
     fn context(&mut self, side: Side) -> &mut Context {
-        pick(&mut self.ifaces, side).context()
+        self.stacks.context(side)
     }
 
     fn counts(&self) -> (Direction, Direction) {
-        (self.counts[0], self.counts[1])
+        self.stacks.counts()
     }
 
     fn dropped(&self) -> u64 {

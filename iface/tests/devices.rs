@@ -224,15 +224,7 @@ fn drive_memory_tapped<const N: usize, const M: usize, W: Write>(
         if goal.pump(a, b) {
             return now - start;
         }
-        let next = [
-            a.poll_at(now),
-            b.poll_at(now),
-            link.next_delivery(Side::A),
-            link.next_delivery(Side::B),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = next_event(link, a, b, now);
         rounds_at_now += 1;
         match next {
             Some(t) if t > now => {
@@ -248,6 +240,24 @@ fn drive_memory_tapped<const N: usize, const M: usize, W: Write>(
         }
     }
     panic!("goal not met within {limit} of virtual time");
+}
+
+/// The earliest instant either node or the link in either direction wants attention.
+fn next_event<const N: usize, const M: usize>(
+    link: &MemoryLink<ChaCha8Rng, N, M>,
+    a: &mut Node,
+    b: &mut Node,
+    now: Instant,
+) -> Option<Instant> {
+    [
+        a.poll_at(now),
+        b.poll_at(now),
+        link.next_delivery(Side::A),
+        link.next_delivery(Side::B),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// Polls both nodes over real devices with the real clock until the goal is met or
@@ -283,6 +293,23 @@ fn memory_nodes(link: &mut MemoryLink<ChaCha8Rng>) -> (Node, Node) {
     let a = Node::new(&mut link.end(Side::A), 1, Instant::ZERO);
     let b = Node::new(&mut link.end(Side::B), 2, Instant::ZERO);
     (a, b)
+}
+
+/// Sends `bytes` over TCP from node 1 to node 2 across a memory link made with `config` and
+/// `link_seed`, checks they arrived intact, and returns the link with the virtual time taken.
+fn memory_tcp_transfer(
+    config: MemoryLinkConfig,
+    link_seed: u64,
+    bytes: usize,
+    data_seed: u64,
+    limit: Duration,
+) -> (Box<MemoryLink<ChaCha8Rng>>, Duration) {
+    let mut link = memory_link(config, link_seed);
+    let (mut a, mut b) = memory_nodes(&mut link);
+    let mut transfer = TcpTransfer::start(&mut a, &mut b, bytes, data_seed);
+    let took = drive_memory(&mut link, &mut a, &mut b, &mut transfer, limit);
+    transfer.check();
+    (link, took)
 }
 
 fn assert_accounted(link: &MemoryLink<ChaCha8Rng>) {
@@ -326,17 +353,7 @@ fn memory_tcp_megabyte_through_loss_reorder_duplication() {
         },
         ..Default::default()
     };
-    let mut link = memory_link(config, 2);
-    let (mut a, mut b) = memory_nodes(&mut link);
-    let mut transfer = TcpTransfer::start(&mut a, &mut b, 1 << 20, 3);
-    let took = drive_memory(
-        &mut link,
-        &mut a,
-        &mut b,
-        &mut transfer,
-        Duration::from_secs(3600),
-    );
-    transfer.check();
+    let (link, took) = memory_tcp_transfer(config, 2, 1 << 20, 3, Duration::from_secs(3600));
     let c = link.counters(Side::A);
     eprintln!(
         "1 MB in {took} of virtual time; A->B {c:?}; B->A {:?}",
@@ -357,17 +374,7 @@ fn memory_tcp_survives_corruption() {
         },
         ..Default::default()
     };
-    let mut link = memory_link(config, 4);
-    let (mut a, mut b) = memory_nodes(&mut link);
-    let mut transfer = TcpTransfer::start(&mut a, &mut b, 256 * 1024, 5);
-    drive_memory(
-        &mut link,
-        &mut a,
-        &mut b,
-        &mut transfer,
-        Duration::from_secs(600),
-    );
-    transfer.check();
+    let (link, _) = memory_tcp_transfer(config, 4, 256 * 1024, 5, Duration::from_secs(600));
     assert!(link.counters(Side::A).corrupted > 0);
     assert_accounted(&link);
 }
@@ -378,17 +385,7 @@ fn memory_small_queue_drops_are_counted() {
         capacity: 4,
         ..Default::default()
     };
-    let mut link = memory_link(config, 6);
-    let (mut a, mut b) = memory_nodes(&mut link);
-    let mut transfer = TcpTransfer::start(&mut a, &mut b, 128 * 1024, 7);
-    drive_memory(
-        &mut link,
-        &mut a,
-        &mut b,
-        &mut transfer,
-        Duration::from_secs(600),
-    );
-    transfer.check();
+    let (link, _) = memory_tcp_transfer(config, 6, 128 * 1024, 7, Duration::from_secs(600));
     assert!(link.counters(Side::A).dropped_full > 0);
     assert_accounted(&link);
 }
@@ -590,16 +587,7 @@ fn pcap_tap_records_what_crossed() {
         if goal.pump(&mut a, &mut b) {
             break;
         }
-        let next = [
-            a.poll_at(now),
-            b.poll_at(now),
-            link.next_delivery(Side::A),
-            link.next_delivery(Side::B),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now + Duration::from_millis(1));
+        let next = next_event(&link, &mut a, &mut b, now).unwrap_or(now + Duration::from_millis(1));
         now = next.max(now + Duration::from_micros(1));
     }
     transfer.check();

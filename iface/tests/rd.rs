@@ -62,8 +62,18 @@ fn pio(prefix: Ipv6Address, valid: u32, preferred: u32) -> NdpOptionRepr<'static
 }
 
 fn ra_from(src: Ipv6Address, router_lifetime: u16, options: &[NdpOptionRepr<'_>]) -> Vec<u8> {
+    emit_ra(src, 64, router_lifetime, options)
+}
+
+/// An IPv6 Router Advertisement from `src` to all nodes, with the given fields and options.
+fn emit_ra(
+    src: Ipv6Address,
+    cur_hop_limit: u8,
+    router_lifetime: u16,
+    options: &[NdpOptionRepr<'_>],
+) -> Vec<u8> {
     let repr = RouterAdvertisementRepr {
-        cur_hop_limit: 64,
+        cur_hop_limit,
         managed: false,
         other: false,
         preference: Preference::Medium,
@@ -72,7 +82,7 @@ fn ra_from(src: Ipv6Address, router_lifetime: u16, options: &[NdpOptionRepr<'_>]
         retrans_timer: 0,
         options,
     };
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; 4096];
     let len = ndp::emit_ipv6(
         &src,
         &ndp::ALL_NODES,

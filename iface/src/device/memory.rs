@@ -62,8 +62,10 @@
 use core::fmt;
 
 use rand_core::RngCore;
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::{Duration, Instant};
+
+use super::util::ip_capabilities;
 
 /// One end of a [`MemoryLink`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -476,10 +478,7 @@ impl<R: RngCore, const N: usize, const MTU: usize> Device for MemoryEnd<'_, R, N
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.link.mtu();
-        caps
+        ip_capabilities(self.link.mtu())
     }
 }
 

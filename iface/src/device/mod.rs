@@ -8,3 +8,4 @@ pub mod stream;
 pub mod tun;
 #[cfg(feature = "std")]
 pub mod udp;
+mod util;

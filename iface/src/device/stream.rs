@@ -32,8 +32,10 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::vec::Vec;
 
 use bridgeless_wire::stream::{Decoder, DecoderStats, decoder_buffer_len, encode, encoded_len_max};
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
+
+use super::util::{PendingFrame, ip_capabilities, refuse_too_big};
 
 /// At most this many reads per [`Device::receive`] call looking for a complete frame, so that
 /// a stream that never stops delivering noise cannot hold the caller forever.
@@ -390,12 +392,8 @@ impl<S: Read + Write> Device for StreamLink<S> {
         if !self.fill_frame() {
             return None;
         }
-        let len = self.rx.pending?;
         Some((
-            StreamRxToken {
-                frame: self.rx.frame.get(..len).unwrap_or_default(),
-                pending: &mut self.rx.pending,
-            },
+            StreamRxToken(PendingFrame::new(&self.rx.frame, &mut self.rx.pending)?),
             StreamTxToken {
                 stream: &mut self.stream,
                 tx: &mut self.tx,
@@ -416,26 +414,19 @@ impl<S: Read + Write> Device for StreamLink<S> {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.tx.mtu;
-        caps
+        ip_capabilities(self.tx.mtu)
     }
 }
 
 /// A frame decoded from a [`StreamLink`].
-pub struct StreamRxToken<'a> {
-    frame: &'a [u8],
-    pending: &'a mut Option<usize>,
-}
+pub struct StreamRxToken<'a>(PendingFrame<'a>);
 
 impl phy::RxToken for StreamRxToken<'_> {
     fn consume<R, F>(self, f: F) -> R
     where
         F: FnOnce(&[u8]) -> R,
     {
-        *self.pending = None;
-        f(self.frame)
+        self.0.consume(f)
     }
 }
 
@@ -452,9 +443,7 @@ impl<S: Write> phy::TxToken for StreamTxToken<'_, S> {
     {
         let tx = self.tx;
         let Some(buffer) = tx.frame.get_mut(..len) else {
-            log::debug!("stream link: refused a {len}-byte frame over the MTU");
-            tx.too_big += 1;
-            return f(&mut vec![0; len]);
+            return refuse_too_big("stream link", len, &mut tx.too_big, f);
         };
         let result = f(buffer);
         tx.enqueue(len);

@@ -69,8 +69,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::{Duration, Instant};
+
+use super::util::ip_capabilities;
 
 /// The MTU a TUN device has when the kernel creates it, and the fallback of
 /// [`Tun::set_mtu`].
@@ -360,10 +362,7 @@ impl Device for Tun {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        caps
+        ip_capabilities(self.mtu)
     }
 }
 

@@ -29,8 +29,10 @@ use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::vec::Vec;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
+
+use super::util::{PendingFrame, ip_capabilities, refuse_too_big};
 
 /// At most this many datagrams are read per [`Device::receive`] call looking for one from the
 /// peer, so that a flood from elsewhere cannot hold the caller forever.
@@ -211,12 +213,8 @@ impl Device for UdpLink {
         if !self.fill_frame() {
             return None;
         }
-        let len = self.pending?;
         Some((
-            UdpRxToken {
-                frame: self.rx.get(..len).unwrap_or_default(),
-                pending: &mut self.pending,
-            },
+            UdpRxToken(PendingFrame::new(&self.rx, &mut self.pending)?),
             UdpTxToken {
                 socket: &self.socket,
                 peer: self.peer,
@@ -238,26 +236,19 @@ impl Device for UdpLink {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        caps
+        ip_capabilities(self.mtu)
     }
 }
 
 /// A frame received over a [`UdpLink`].
-pub struct UdpRxToken<'a> {
-    frame: &'a [u8],
-    pending: &'a mut Option<usize>,
-}
+pub struct UdpRxToken<'a>(PendingFrame<'a>);
 
 impl phy::RxToken for UdpRxToken<'_> {
     fn consume<R, F>(self, f: F) -> R
     where
         F: FnOnce(&[u8]) -> R,
     {
-        *self.pending = None;
-        f(self.frame)
+        self.0.consume(f)
     }
 }
 
@@ -276,9 +267,7 @@ impl phy::TxToken for UdpTxToken<'_> {
         F: FnOnce(&mut [u8]) -> R,
     {
         let Some(frame) = self.buffer.get_mut(..len) else {
-            log::debug!("udp link: refused a {len}-byte frame over the MTU");
-            self.counters.too_big += 1;
-            return f(&mut vec![0; len]);
+            return refuse_too_big("udp link", len, &mut self.counters.too_big, f);
         };
         let result = f(frame);
         let frame = &*frame;

@@ -238,6 +238,23 @@ impl<const N: usize> MldHost<N> {
             .find(|e| e.group == *group)
     }
 
+    /// The common start of [`join`](MldHost::join) and [`leave`](MldHost::leave): reseeds the
+    /// jitter, brings the timers up to `now` and checks `group`. `Ok(false)` for a group that
+    /// is never reported ([`is_reportable`]).
+    fn begin_change<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        group: Ipv6Address,
+        rng: &mut R,
+    ) -> Result<bool, MldError> {
+        self.jitter.reseed(rng);
+        self.advance(now);
+        if !group.is_multicast() {
+            return Err(MldError::NotMulticast);
+        }
+        Ok(is_reportable(&group))
+    }
+
     /// Starts listening to `group` from every source (filter mode EXCLUDE {}).
     ///
     /// MLDv2: a State Change Report with CHANGE_TO_EXCLUDE_MODE {} is due at once and
@@ -255,12 +272,7 @@ impl<const N: usize> MldHost<N> {
         group: Ipv6Address,
         rng: &mut R,
     ) -> Result<(), MldError> {
-        self.jitter.reseed(rng);
-        self.advance(now);
-        if !group.is_multicast() {
-            return Err(MldError::NotMulticast);
-        }
-        if !is_reportable(&group) {
+        if !self.begin_change(now, group, rng)? {
             log::debug!("mld: {group} is never reported (RFC 3810 §6)");
             return Ok(());
         }
@@ -311,12 +323,7 @@ impl<const N: usize> MldHost<N> {
         group: Ipv6Address,
         rng: &mut R,
     ) -> Result<(), MldError> {
-        self.jitter.reseed(rng);
-        self.advance(now);
-        if !group.is_multicast() {
-            return Err(MldError::NotMulticast);
-        }
-        if !is_reportable(&group) {
+        if !self.begin_change(now, group, rng)? {
             return Ok(());
         }
         let (mode, robustness) = (self.mode(), self.robustness);
@@ -771,23 +778,35 @@ impl<const N: usize> MldHost<N> {
         tx
     }
 
-    /// MLDv1 Done (RFC 2710 §4), sent to `ff02::2`; the slot is freed.
-    fn transmit_done(&mut self, now: Instant, buf: &mut [u8], limit: usize) -> Tx {
-        let Some(i) = self
+    /// Writes the MLDv1 message `repr` makes for the first group whose entry is `due`, and
+    /// returns that entry's index with what was done ([`Tx::Idle`], index 0, if none is due).
+    fn emit_v1(
+        &self,
+        buf: &mut [u8],
+        due: impl Fn(&Entry) -> bool,
+        repr: impl Fn(Ipv6Address) -> MldRepr<'static>,
+    ) -> (usize, Tx) {
+        let Some((i, group)) = self
             .entries
             .iter()
-            .position(|e| e.is_some_and(|e| is_due(e.done_due, now)))
+            .enumerate()
+            .find_map(|(i, e)| e.filter(&due).map(|e| (i, e.group)))
         else {
-            return Tx::Idle;
+            return (0, Tx::Idle);
         };
-        let Some(group) = self.entries[i].map(|e| e.group) else {
-            return Tx::Idle;
-        };
-        let tx = self.emit(
-            &MldRepr::Done(DoneRepr {
-                multicast_address: group,
-            }),
+        (i, self.emit(&repr(group), buf))
+    }
+
+    /// MLDv1 Done (RFC 2710 §4), sent to `ff02::2`; the slot is freed.
+    fn transmit_done(&mut self, now: Instant, buf: &mut [u8], limit: usize) -> Tx {
+        let (i, tx) = self.emit_v1(
             &mut buf[..limit],
+            |e| is_due(e.done_due, now),
+            |group| {
+                MldRepr::Done(DoneRepr {
+                    multicast_address: group,
+                })
+            },
         );
         if matches!(tx, Tx::Sent(_)) {
             self.counters.reports_sent.v1_done += 1;
@@ -798,21 +817,14 @@ impl<const N: usize> MldHost<N> {
 
     /// MLDv1 Report (RFC 2710 §4), sent to the group; sets the last-reporter flag.
     fn transmit_v1_report(&mut self, now: Instant, buf: &mut [u8], limit: usize) -> Tx {
-        let Some(i) = self
-            .entries
-            .iter()
-            .position(|e| e.is_some_and(|e| e.listening && is_due(e.response_due, now)))
-        else {
-            return Tx::Idle;
-        };
-        let Some(group) = self.entries[i].map(|e| e.group) else {
-            return Tx::Idle;
-        };
-        let tx = self.emit(
-            &MldRepr::ReportV1(ReportV1Repr {
-                multicast_address: group,
-            }),
+        let (i, tx) = self.emit_v1(
             &mut buf[..limit],
+            |e| e.listening && is_due(e.response_due, now),
+            |group| {
+                MldRepr::ReportV1(ReportV1Repr {
+                    multicast_address: group,
+                })
+            },
         );
         if !matches!(tx, Tx::Sent(_)) {
             return tx;

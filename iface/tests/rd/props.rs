@@ -5,15 +5,12 @@
 use std::collections::BTreeSet;
 
 use bridgeless_iface::rd::{AddressMode, Event, MAX_ADDRESSES, RouterDiscovery};
-use bridgeless_wire::ndp::{
-    self, NdpOptionRepr, NdpRepr, Preference, PrefixInformation, RouteInformation,
-    RouterAdvertisementRepr,
-};
+use bridgeless_wire::ndp::{NdpOptionRepr, Preference, PrefixInformation, RouteInformation};
 use proptest::prelude::*;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
-use super::{ROUTER, host, rng};
+use super::{ROUTER, emit_ra, host, rng};
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -135,26 +132,7 @@ fn build(lifetime: u16, hop_limit: u8, options: &[Opt]) -> Vec<u8> {
             },
         })
         .collect();
-    let repr = RouterAdvertisementRepr {
-        cur_hop_limit: hop_limit,
-        managed: false,
-        other: false,
-        preference: Preference::Medium,
-        router_lifetime: lifetime,
-        reachable_time: 0,
-        retrans_timer: 0,
-        options: &reprs,
-    };
-    let mut buf = vec![0u8; 4096];
-    let len = ndp::emit_ipv6(
-        &ROUTER,
-        &ndp::ALL_NODES,
-        &NdpRepr::RouterAdvertisement(repr),
-        &mut buf,
-    )
-    .unwrap();
-    buf.truncate(len);
-    buf
+    emit_ra(ROUTER, hop_limit, lifetime, &reprs)
 }
 
 /// What a caller that applies every event believes the state is.
