@@ -262,6 +262,13 @@ impl World {
             assert!(new >= old, "counter #{i} went down from {old} to {new}");
         }
         self.counters = counters;
+        // Every group MLD reports, smoltcp delivers.
+        for g in self.host.mld().groups() {
+            assert!(
+                self.host.interface().has_multicast_group(g),
+                "MLD reports {g} but smoltcp would drop its traffic"
+            );
+        }
     }
 
     /// The applications: UDP and TCP echo.
