@@ -1,12 +1,16 @@
-//! Interop with the Linux kernel over a TUN device: a smoltcp `Interface` (`Medium::Ip`,
-//! fd00::2/64, default route via fd00::1) on our `Tun` talks to the kernel's end of the link
-//! (fd00::1/64).
+//! Interop with the Linux kernel over a TUN device: our [`Host`] (smoltcp's `Interface` on
+//! `Medium::Ip` with the receive filter, router discovery and MLD) on our `Tun`, with the static
+//! address fd00::2/64 and a default route via fd00::1, talks to the kernel's end of the link
+//! (fd00::1/64). The host is never brought up (`Host::link_up`), so it solicits no router:
+//! everything it sends is the tests' own traffic.
 //!
 //! - the kernel's `ping -6` is answered;
 //! - a kernel TCP client (python3) sends 10 MB to a smoltcp TCP server and gets them back,
 //!   both ends checking every byte against the same pseudo-random pattern;
 //! - a capture of what we sent holds only IPv6 packets from fd00::2: no Neighbor Solicitation
-//!   or Advertisement, no duplicate-address detection, no ARP.
+//!   or Advertisement, no duplicate-address detection, no ARP;
+//! - in every test, the host's receive filter found nothing malformed in what the kernel sent,
+//!   and the host sent no control packet of its own (no solicitation, no report).
 //!
 //! Each test makes its own network namespace (named from the pid and a counter, since cargo
 //! runs tests in parallel), opens the TUN device inside it (`Tun::open_in_namespace`, which
@@ -30,16 +34,21 @@ use std::process::Child;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bridgeless_iface::device::tun::{self, Tun};
+use bridgeless_iface::filter::DropReason;
+use bridgeless_iface::host::{Host, HostConfig};
+use bridgeless_iface::rd::{self, StableIid};
 use bridgeless_wire::frame;
 use bridgeless_wire::pcap::{self, LinkType};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{raw, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    HardwareAddress, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, IpVersion,
-    Ipv6Address, Ipv6Packet, Ipv6Repr,
+    Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, IpVersion, Ipv6Address, Ipv6Packet,
+    Ipv6Repr,
 };
 
 mod common;
@@ -156,22 +165,24 @@ fn neighbor_free_violation(bytes: &[u8]) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Our host: a smoltcp Interface on the link, answering ping
+// The rig: our Host on the link, answering ping
 // ---------------------------------------------------------------------------------------
 
-struct Host {
-    iface: Interface,
+struct Rig {
+    host: Host,
     sockets: SocketSet<'static>,
     link: RecordingLink,
+    rng: ChaCha8Rng,
     ping: SocketHandle,
     echo_replies: usize,
     start: StdInstant,
 }
 
-impl Host {
-    /// Opens tun0 in `ns`, gives the kernel's end fd00::1/64, brings it up, and puts a smoltcp
-    /// interface (fd00::2/64, default route via fd00::1) with a ping responder on it.
-    fn new(ns: &Netns, recorder: Recorder) -> Host {
+impl Rig {
+    /// Opens tun0 in `ns`, gives the kernel's end fd00::1/64, brings it up, and puts our Host
+    /// (fd00::2/64 besides its link-local address, default route via fd00::1) with a ping
+    /// responder on it.
+    fn new(ns: &Netns, recorder: Recorder) -> Rig {
         let tun = Tun::open_in_namespace(ns.path(), "tun0")
             .unwrap_or_else(|e| panic!("cannot open tun0 in {}: {e}", ns.name));
         ns.run(
@@ -182,15 +193,18 @@ impl Host {
 
         let mut link = RecordingLink::new(tun, recorder);
         let start = StdInstant::now();
-        let mut config = Config::new(HardwareAddress::Ip);
-        config.random_seed = 0x5eed;
-        let mut iface = Interface::new(config, &mut link, Instant::ZERO);
-        iface.update_ip_addrs(|addrs| {
+        let iid = StableIid::new([0x42; 32], b"tun0").unwrap();
+        let mtu = link.tun.mtu() as u32;
+        let config = HostConfig::new(rd::Config::new(iid, mtu), 0x5eed);
+        let mut host = Host::new(config, &mut link, Instant::ZERO);
+        // The static address next to the link-local one the host formed: smoltcp's table
+        // (IFACE_MAX_ADDR_COUNT, 2 by default) holds both.
+        host.interface_mut().update_ip_addrs(|addrs| {
             addrs
                 .push(IpCidr::new(IpAddress::Ipv6(OUR_ADDR), 64))
-                .unwrap();
+                .expect("room for fd00::2 next to the link-local address");
         });
-        iface
+        host.interface_mut()
             .routes_mut()
             .add_default_ipv6_route(KERNEL_ADDR)
             .unwrap();
@@ -202,10 +216,11 @@ impl Host {
             raw::PacketBuffer::new(leak(raw::PacketMetadata::EMPTY, 16), leak(0u8, 16 * 1024)),
             raw::PacketBuffer::new(leak(raw::PacketMetadata::EMPTY, 16), leak(0u8, 16 * 1024)),
         ));
-        Host {
-            iface,
+        Rig {
+            host,
             sockets,
             link,
+            rng: ChaCha8Rng::seed_from_u64(0x11),
             ping,
             echo_replies: 0,
             start,
@@ -218,28 +233,50 @@ impl Host {
 
     /// Runs the interface until `step` returns `Some`, at most until the test's deadline.
     /// `step` runs after every poll: it is where the test's application logic goes.
-    fn run_until<T>(&mut self, what: &str, mut step: impl FnMut(&mut Host) -> Option<T>) -> T {
+    fn run_until<T>(&mut self, what: &str, mut step: impl FnMut(&mut Rig) -> Option<T>) -> T {
         loop {
             let now = self.now();
-            self.iface.poll(now, &mut self.link, &mut self.sockets);
+            self.host
+                .poll(now, &mut self.link, &mut self.sockets, &mut self.rng);
             self.answer_pings();
             if let Some(done) = step(self) {
                 return done;
             }
             if self.start.elapsed() > TEST_DEADLINE {
                 panic!(
-                    "timed out after {TEST_DEADLINE:?} waiting for {what}; device {:?}",
-                    self.link.tun
+                    "timed out after {TEST_DEADLINE:?} waiting for {what}; device {:?}; \
+                     filter {:?}; host {:?}",
+                    self.link.tun,
+                    self.host.filter_counters(),
+                    self.host.counters()
                 );
             }
             // Poll again at once if the application queued something; otherwise sleep on
-            // the descriptor until a packet comes or smoltcp has a timer to serve.
+            // the descriptor until a packet comes or the host has a timer to serve.
+            let now = self.now();
             let delay = self
-                .iface
-                .poll_delay(self.now(), &self.sockets)
+                .host
+                .poll_delay(now, &self.sockets)
                 .map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
             self.link.tun.wait(Some(delay)).expect("poll(2) on the TUN");
         }
+    }
+
+    /// Asserts that the host's receive filter found nothing the kernel sent malformed, and
+    /// that the host sent no control packet of its own: no Router Solicitation (it was never
+    /// brought up), no MLD report (it joined nothing), and so nothing neighbor-related. (The
+    /// host has no way to build a Neighbor Solicitation or Advertisement at all; the captures
+    /// check that none went out.)
+    fn assert_host_quiet(&self) {
+        let filter = self.host.filter_counters();
+        assert_eq!(filter.dropped(DropReason::Malformed), 0, "{filter:?}");
+        assert!(filter.delivered > 0, "nothing reached smoltcp: {filter:?}");
+        let counters = self.host.counters();
+        assert_eq!(counters.control_sent, 0, "{counters:?}");
+        let rd = self.host.router_discovery().counters();
+        assert_eq!(rd.solicitations_sent, 0, "{rd:?}");
+        let mld = self.host.mld().counters();
+        assert_eq!(mld.reports_sent, Default::default(), "{mld:?}");
     }
 
     /// Answers every ICMPv6 echo request to our address that the raw socket holds.
@@ -380,14 +417,14 @@ struct EchoServer {
 }
 
 impl EchoServer {
-    fn new(host: &mut Host, len: usize) -> EchoServer {
+    fn new(rig: &mut Rig, len: usize) -> EchoServer {
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(leak(0u8, 256 * 1024)),
             tcp::SocketBuffer::new(leak(0u8, 256 * 1024)),
         );
         socket.listen(TCP_PORT).unwrap();
         EchoServer {
-            handle: host.sockets.add(socket),
+            handle: rig.sockets.add(socket),
             expected: pattern(len),
             received: 0,
         }
@@ -395,8 +432,8 @@ impl EchoServer {
 
     /// Moves what arrived to the send buffer (only as much as fits), checking every octet,
     /// and closes once the client has closed and everything went back.
-    fn serve(&mut self, host: &mut Host) {
-        let socket = host.sockets.get_mut::<tcp::Socket<'_>>(self.handle);
+    fn serve(&mut self, rig: &mut Rig) {
+        let socket = rig.sockets.get_mut::<tcp::Socket<'_>>(self.handle);
         let mut chunk = [0u8; 16 * 1024];
         while socket.can_recv() && socket.can_send() {
             let room = socket.send_capacity() - socket.send_queue();
@@ -431,28 +468,36 @@ fn kernel_ping_is_answered() {
         return;
     }
     let ns = Netns::new("bl-tun");
-    let mut host = Host::new(&ns, Recorder::default());
-    assert_eq!(host.link.tun.name(), "tun0");
+    let mut rig = Rig::new(&ns, Recorder::default());
+    assert_eq!(rig.link.tun.name(), "tun0");
     assert_eq!(
-        host.link.tun.mtu(),
+        rig.link.tun.mtu(),
         tun::DEFAULT_MTU,
         "a new TUN device's MTU"
     );
+    let addrs: Vec<IpCidr> = rig.host.interface().ip_addrs().to_vec();
+    assert_eq!(addrs.len(), 2, "link-local and fd00::2: {addrs:?}");
+    assert!(
+        matches!(addrs[0].address(), IpAddress::Ipv6(a) if a.is_unicast_link_local()),
+        "{addrs:?}"
+    );
+    assert_eq!(addrs[1], IpCidr::new(IpAddress::Ipv6(OUR_ADDR), 64));
 
     let mut ping = Some(kernel_ping(&ns, 3));
-    let (status, output) = host.run_until("ping -6 -c 3 fd00::2", |_| {
+    let (status, output) = rig.run_until("ping -6 -c 3 fd00::2", |_| {
         let exited = ping.as_mut()?.try_wait().expect("wait for ping");
         exited.map(|_| finish(ping.take().unwrap()))
     });
     assert!(status.success(), "ping failed ({status}):\n{output}");
     assert!(output.contains("3 received"), "ping output:\n{output}");
-    assert_eq!(host.echo_replies, 3, "echo replies we sent");
+    assert_eq!(rig.echo_replies, 3, "echo replies we sent");
 
-    let stats = host.link.tun.stats();
+    let stats = rig.link.tun.stats();
     assert!(stats.rx_packets >= 3 && stats.tx_packets >= 3, "{stats:?}");
     assert_eq!((stats.rx_errors, stats.tx_errors), (0, 0), "{stats:?}");
-    assert!(host.link.tun.last_error().is_none());
-    assert_eq!(host.link.recorder.borrow().violations, Vec::<String>::new());
+    assert!(rig.link.tun.last_error().is_none());
+    assert_eq!(rig.link.recorder.borrow().violations, Vec::<String>::new());
+    rig.assert_host_quiet();
 }
 
 #[test]
@@ -462,12 +507,12 @@ fn kernel_tcp_client_exchanges_10_mb_with_a_smoltcp_server() {
     }
     const LEN: usize = 10 * 1024 * 1024;
     let ns = Netns::new("bl-tun");
-    let mut host = Host::new(&ns, Recorder::default());
-    let mut server = EchoServer::new(&mut host, LEN);
+    let mut rig = Rig::new(&ns, Recorder::default());
+    let mut server = EchoServer::new(&mut rig, LEN);
 
     let mut client = Some(kernel_tcp_client(&ns, LEN));
-    let (status, output) = host.run_until("the TCP client to finish", |host| {
-        server.serve(host);
+    let (status, output) = rig.run_until("the TCP client to finish", |rig| {
+        server.serve(rig);
         let exited = client.as_mut()?.try_wait().expect("wait for the client");
         exited.map(|_| finish(client.take().unwrap()))
     });
@@ -481,9 +526,10 @@ fn kernel_tcp_client_exchanges_10_mb_with_a_smoltcp_server() {
         "octets the server received and checked"
     );
 
-    let stats = host.link.tun.stats();
+    let stats = rig.link.tun.stats();
     assert_eq!((stats.rx_errors, stats.tx_errors), (0, 0), "{stats:?}");
-    assert_eq!(host.link.recorder.borrow().violations, Vec::<String>::new());
+    assert_eq!(rig.link.recorder.borrow().violations, Vec::<String>::new());
+    rig.assert_host_quiet();
 }
 
 #[test]
@@ -493,16 +539,16 @@ fn capture_shows_no_neighbor_discovery_from_us() {
     }
     let ns = Netns::new("bl-tun");
     let (recorder, sent_path) = Recorder::capturing("capture");
-    let mut host = Host::new(&ns, recorder);
-    let mut server = EchoServer::new(&mut host, 64 * 1024);
+    let mut rig = Rig::new(&ns, recorder);
+    let mut server = EchoServer::new(&mut rig, 64 * 1024);
 
     // Ping and a TCP exchange at the same time: the kernel's first packets to a new
     // destination are where a host with neighbor discovery would solicit.
     let mut ping = Some(kernel_ping(&ns, 2));
     let mut client = Some(kernel_tcp_client(&ns, 64 * 1024));
     let mut results = Vec::new();
-    host.run_until("ping and the TCP client to finish", |host| {
-        server.serve(host);
+    rig.run_until("ping and the TCP client to finish", |rig| {
+        server.serve(rig);
         for child in [&mut ping, &mut client] {
             let exited = match child {
                 Some(c) => c.try_wait().expect("wait for a child").is_some(),
@@ -517,7 +563,8 @@ fn capture_shows_no_neighbor_discovery_from_us() {
     for (status, output) in &results {
         assert!(status.success(), "a kernel-side program failed:\n{output}");
     }
-    let mut recorder = host.link.recorder.borrow_mut();
+    rig.assert_host_quiet();
+    let mut recorder = rig.link.recorder.borrow_mut();
     recorder.flush();
     assert_eq!(recorder.violations, Vec::<String>::new());
 
