@@ -25,6 +25,8 @@
 use std::sync::OnceLock;
 
 use bridgeless_iface::device::memory::{MemoryLink, MemoryLinkConfig, Side};
+use bridgeless_iface::host::{Host, HostConfig};
+use bridgeless_iface::rd::{self, StableIid};
 use criterion::{Criterion, Throughput, criterion_group};
 use smoltcp::iface::{
     Config, Context, Interface, PollResult, SocketHandle, SocketSet, SocketStorage,
@@ -242,6 +244,99 @@ impl Stacks {
 
     fn counts(&self) -> (Direction, Direction) {
         (self.counts[0], self.counts[1])
+    }
+}
+
+/// Path A through the crate's `Host` (receive filter, router discovery and MLD around the same
+/// smoltcp interface), with the same static addresses: what a user of the crate runs.
+struct BridgelessHost {
+    link: Box<MemoryLink<NoFaults, SLOTS, IP_MTU>>,
+    hosts: [Host; 2],
+    counts: [Direction; 2],
+    dropped_before: u64,
+}
+
+fn host_on(link: &mut MemoryLink<NoFaults, SLOTS, IP_MTU>, side: Side, addr: Ipv6Address) -> Host {
+    let iid = StableIid::new([1; 32], b"bench").expect("a short name");
+    let config = HostConfig::new(rd::Config::new(iid, IP_MTU as u32), 0x5eed);
+    let mut host = Host::new(config, &mut link.end(side), Instant::ZERO);
+    host.interface_mut().update_ip_addrs(|addrs| {
+        addrs
+            .push(IpCidr::new(IpAddress::Ipv6(addr), 64))
+            .expect("link-local + one address fit");
+    });
+    host
+}
+
+impl BridgelessHost {
+    fn new() -> Self {
+        let config = MemoryLinkConfig {
+            mtu: IP_MTU,
+            ..MemoryLinkConfig::default()
+        };
+        let mut link = Box::new(MemoryLink::new(config, NoFaults));
+        let hosts = [
+            host_on(&mut link, Side::A, ADDR_A),
+            host_on(&mut link, Side::B, ADDR_B),
+        ];
+        BridgelessHost {
+            link,
+            hosts,
+            counts: [Direction::default(); 2],
+            dropped_before: 0,
+        }
+    }
+
+    fn dropped_total(&self) -> u64 {
+        let (a, b) = (self.link.counters(Side::A), self.link.counters(Side::B));
+        a.dropped_full + b.dropped_full + a.too_big + b.too_big + a.lost + b.lost
+    }
+}
+
+impl Pair for BridgelessHost {
+    fn reset(&mut self) {
+        let far = Instant::from_secs(1 << 30);
+        for side in [Side::A, Side::B] {
+            let mut end = self.link.end(side);
+            while let Some((rx, _)) = end.receive(far) {
+                phy::RxToken::consume(rx, |_| ());
+            }
+        }
+        self.hosts = [
+            host_on(&mut self.link, Side::A, ADDR_A),
+            host_on(&mut self.link, Side::B, ADDR_B),
+        ];
+        self.counts = [Direction::default(); 2];
+        self.dropped_before = self.dropped_total();
+    }
+
+    fn poll(&mut self, side: Side, now: Instant, sockets: &mut SocketSet<'_>) -> bool {
+        let i = match side {
+            Side::A => 0,
+            Side::B => 1,
+        };
+        let mut device = Counted {
+            inner: self.link.end(side),
+            counts: &mut self.counts[i],
+        };
+        self.hosts[i].poll(now, &mut device, sockets, &mut NoFaults)
+            == PollResult::SocketStateChanged
+    }
+
+    fn context(&mut self, side: Side) -> &mut Context {
+        let i = match side {
+            Side::A => 0,
+            Side::B => 1,
+        };
+        self.hosts[i].interface_mut().context()
+    }
+
+    fn counts(&self) -> (Direction, Direction) {
+        (self.counts[0], self.counts[1])
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped_total() - self.dropped_before
     }
 }
 
@@ -617,11 +712,15 @@ struct Path {
 
 /// The paths, like-for-like first. `Bridgeless<N, MTU>`: `N` frame slots of `MTU` bytes per
 /// direction, enough for a window of full-size segments plus acknowledgements.
-fn paths() -> [Path; 4] {
+fn paths() -> [Path; 5] {
     [
         Path {
             name: "bridgeless_ip_mtu1500",
             make: || Box::new(Bridgeless::<SLOTS, IP_MTU>::new(IP_MTU)),
+        },
+        Path {
+            name: "bridgeless_host_mtu1500",
+            make: || Box::new(BridgelessHost::new()),
         },
         Path {
             name: "ethernet_mtu1500",
@@ -700,7 +799,11 @@ fn interleaved(rounds: usize) {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let ethernet = times[1].clone();
+    let ethernet_at = paths
+        .iter()
+        .position(|p| p.name == "ethernet_mtu1500")
+        .expect("the Ethernet path is measured");
+    let ethernet = times[ethernet_at].clone();
     eprintln!("Interleaved, {rounds} rounds of one {TRANSFER}-byte transfer per path:");
     eprintln!("| path | median ms | Gbit/s | median per-round speed-up over ethernet_mtu1500 |");
     eprintln!("|---|---:|---:|---:|");

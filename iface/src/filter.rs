@@ -357,6 +357,14 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
     }
 }
 
+/// Whether a frame of `len` bytes may be one of smoltcp's MLD reports: an MLDv2 report with
+/// records and no sources behind an 8-byte Hop-by-Hop header is 40 + 8 + 8 + 20·n bytes
+/// (RFC 3810 §5.2), so only those lengths need a look. Everything else (TCP segments and
+/// acknowledgements, most of the traffic) goes straight to the device.
+fn smoltcp_mld_len(len: usize) -> bool {
+    len <= BOUNCE_LEN && len >= 76 && (len - 56) % 20 == 0
+}
+
 /// A transmit token that withholds smoltcp's own MLD reports (see [`BOUNCE_LEN`]).
 pub struct FilteredTx<'a, T> {
     inner: T,
@@ -367,12 +375,13 @@ impl<T: phy::TxToken> phy::TxToken for FilteredTx<'_, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let FilteredTx { inner, state } = self;
         let compressing = state.compress.is_some();
-        if len > state.packet.len() || (len > BOUNCE_LEN && !compressing) {
+        let maybe_mld = smoltcp_mld_len(len);
+        if len > state.packet.len() || !(maybe_mld || compressing) {
             return inner.consume(len, f);
         }
         let packet = &mut state.packet[..len];
         let result = f(packet);
-        let mld = len <= BOUNCE_LEN
+        let mld = maybe_mld
             && frame::parse(packet)
                 .ok()
                 .filter(|info| info.protocol() == IpProtocol::Icmpv6)
