@@ -362,7 +362,7 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
 /// (RFC 3810 §5.2), so only those lengths need a look. Everything else (TCP segments and
 /// acknowledgements, most of the traffic) goes straight to the device.
 fn smoltcp_mld_len(len: usize) -> bool {
-    len <= BOUNCE_LEN && len >= 76 && (len - 56) % 20 == 0
+    (76..=BOUNCE_LEN).contains(&len) && (len - 56).is_multiple_of(20)
 }
 
 /// A transmit token that withholds smoltcp's own MLD reports (see [`BOUNCE_LEN`]).
