@@ -13,6 +13,7 @@
 //! - [`negotiate`]: the link hello by which both ends agree to compressed frames;
 //! - [`rd`]: router discovery as a host (Router Solicitations, Router Advertisements, address
 //!   formation, default route, MTU, lifetimes), as a sans-IO state machine;
+//! - [`route_table`] (feature `std`): an IPv6 longest-prefix-match forwarding table;
 //! - [`mld`]: MLDv2 (and MLDv1 compatibility) as a host, as a sans-IO state machine.
 //!
 //! Protocol cores never read the clock or an RNG of their own: time
@@ -27,3 +28,4 @@ pub mod host;
 pub mod mld;
 pub mod negotiate;
 pub mod rd;
+pub mod route_table;
