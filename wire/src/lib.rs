@@ -11,6 +11,7 @@
 //! - [`ndp`]: Router Solicitation and Advertisement for links without link-layer addresses;
 //! - [`mld`]: MLDv1 and MLDv2 queries and reports;
 //! - [`negotiation`]: the link hello by which two ends agree to compress;
+//! - [`dhcpv6`]: DHCPv6 messages for prefix delegation (RFC 8415, the IA_PD subset);
 //! - [`summary`]: one-line descriptions of frames;
 //! - `pcap` (feature `std`): reading and writing captures of such links.
 //!
@@ -25,6 +26,7 @@ extern crate std;
 mod error;
 
 pub mod compressed;
+pub mod dhcpv6;
 pub mod frame;
 pub mod mld;
 pub mod ndp;
