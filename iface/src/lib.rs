@@ -8,6 +8,8 @@
 //! - [`device`]: smoltcp `Device`s — a [`MemoryLink`](device::memory::MemoryLink) with
 //!   fault injection (also without `std`), and with feature `std` a link over any byte stream
 //!   (serial lines, pipes), a Linux TUN device, a UDP-carried link and a pcap tap;
+//! - [`host`]: [`Host`](host::Host), smoltcp's `Interface` made complete for such a link —
+//!   router discovery, MLD, the receive filter and compression negotiation, driven like smoltcp;
 //! - [`filter`]: the receive filter that hands Router Advertisements and MLD to our cores and
 //!   counts and drops Neighbor Discovery messages that mean nothing on such a link;
 //! - [`negotiate`]: the link hello by which both ends agree to compressed frames;

@@ -69,6 +69,31 @@ use smoltcp::wire::IpProtocol;
 use crate::{Error, ParamProblemCode, ParameterProblem, Result};
 
 mod header;
+
+/// Offsets in the IPv6 fixed header (RFC 8200 §3), shared by the parser and the emitter.
+///
+/// ```text
+/// +-------+---------------+--------------------------------------+
+/// |Version| Traffic Class |              Flow Label              |  0..4
+/// +-------+---------------+-------+--------------+---------------+
+/// |         Payload Length        |  Next Header |   Hop Limit   |  4..8
+/// +-------------------------------+--------------+---------------+
+/// |                       Source Address                         |  8..24
+/// |                     Destination Address                      |  24..40
+/// +--------------------------------------------------------------+
+/// ```
+mod v6_fixed {
+    #![allow(dead_code)]
+    use core::ops::Range;
+
+    pub const VER_TC_FLOW: Range<usize> = 0..4;
+    pub const PAYLOAD_LEN: Range<usize> = 4..6;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC_ADDR: Range<usize> = 8..24;
+    pub const DST_ADDR: Range<usize> = 24..40;
+    pub const HEADER_LEN: usize = 40;
+}
 mod ipv4;
 mod ipv6;
 #[cfg(test)]

@@ -40,13 +40,7 @@ mod field {
     #![allow(dead_code)]
     use core::ops::Range;
 
-    pub const VER_TC_FLOW: Range<usize> = 0..4;
-    pub const PAYLOAD_LEN: Range<usize> = 4..6;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC_ADDR: Range<usize> = 8..24;
-    pub const DST_ADDR: Range<usize> = 24..40;
-    pub const HEADER_LEN: usize = 40;
+    pub use super::super::v6_fixed::*;
 
     // Offsets within an extension header.
     pub const EXT_NEXT_HEADER: usize = 0;
