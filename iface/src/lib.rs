@@ -29,5 +29,10 @@ pub mod filter;
 pub mod host;
 pub mod mld;
 pub mod negotiate;
+#[cfg(feature = "std")]
+pub mod pd;
 pub mod rd;
+#[cfg(feature = "std")]
 pub mod route_table;
+#[cfg(feature = "std")]
+pub mod router;

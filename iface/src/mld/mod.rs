@@ -47,6 +47,8 @@
 //! ```
 
 mod host;
+pub mod proxy;
+pub mod querier;
 #[cfg(test)]
 mod tests;
 

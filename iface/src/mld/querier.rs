@@ -1,0 +1,1 @@
+//! MLD as a router: the querier that tracks listeners on one link.

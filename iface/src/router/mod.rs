@@ -1,0 +1,4 @@
+//! The router: forwarding between point-to-point links, Router Advertisements on host links,
+//! prefix delegation down the tree and MLD-driven multicast.
+
+pub mod advertiser;
