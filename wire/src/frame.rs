@@ -69,6 +69,7 @@ use smoltcp::wire::IpProtocol;
 use crate::{Error, ParamProblemCode, ParameterProblem, Result};
 
 mod header;
+mod icmp_error;
 
 /// Offsets in the IPv6 fixed header (RFC 8200 §3), shared by the parser and the emitter.
 ///
@@ -100,6 +101,9 @@ mod ipv6;
 mod tests;
 
 pub use header::{Ipv6Header, emit_udp_v6};
+pub use icmp_error::{
+    ICMPV6_ERROR_HOP_LIMIT, ICMPV6_ERROR_MAX_LEN, Icmpv6Error, emit_icmpv6_error, is_icmpv6_error,
+};
 pub use ipv4::parse_ipv4;
 pub use ipv6::parse_ipv6;
 
