@@ -3,8 +3,12 @@
 
 pub mod advertiser;
 pub mod forward;
+pub mod io;
+mod node;
 
 pub use forward::{
     Counters, DropCounters, DropReason, Forwarder, ForwarderConfig, IcmpCounters, IcmpRateLimit,
     LinkConfig, LinkCounters, LinkId, Route, Verdict,
 };
+pub use io::LinkIo;
+pub use node::{FrameSink, Links, LocalCounters, MAX_FRAME, RX_BUDGET, Router};

@@ -1,0 +1,226 @@
+//! [`Router`]: the data plane, the router's own protocols, and the driver loop over its links.
+
+use bridgeless_wire::frame::Ipv6Header;
+use rand_core::RngCore;
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpProtocol, Ipv6Address, checksum};
+
+use super::forward::{Forwarder, LinkId, Verdict};
+use super::io::LinkIo;
+
+/// The largest frame the router handles: the largest IPv6 packet without a jumbogram.
+pub const MAX_FRAME: usize = 40 + 65_535;
+
+/// Frames taken from one link per [`Router::poll`] before moving on to the next, so that a busy
+/// link cannot starve the others.
+pub const RX_BUDGET: usize = 64;
+
+/// What the router did with the packets addressed to itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalCounters {
+    /// Echo Requests answered (RFC 4443 §4.2).
+    pub echo_replies: u64,
+    /// Packets for the router that no protocol of it handles (counted, dropped).
+    pub unhandled: u64,
+    /// Frames a device refused to send (its queue was full).
+    pub tx_refused: u64,
+}
+
+/// The sink through which [`Router::handle_frame`] sends frames: the driver's links.
+pub trait FrameSink {
+    /// Sends a `len`-octet frame on `link`, written by `fill`; `false` if it could not.
+    fn send(&mut self, link: LinkId, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool;
+}
+
+/// A [`FrameSink`] over a router's links: `links[i]` is `LinkId(i)`.
+pub struct Links<'a, 'b> {
+    /// The links.
+    pub links: &'a mut [&'b mut dyn LinkIo],
+    /// The time handed to the devices.
+    pub now: Instant,
+}
+
+impl FrameSink for Links<'_, '_> {
+    fn send(&mut self, link: LinkId, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+        match self.links.get_mut(link.index()) {
+            Some(io) => io.transmit_frame(self.now, len, fill),
+            None => false,
+        }
+    }
+}
+
+/// A router: see the [module documentation](super).
+#[derive(Debug)]
+pub struct Router {
+    forwarder: Forwarder,
+    local: LocalCounters,
+    rx: Vec<u8>,
+    icmp: Vec<u8>,
+}
+
+impl Router {
+    /// A router around `forwarder` (its links and routes already set up).
+    pub fn new(forwarder: Forwarder) -> Self {
+        Router {
+            forwarder,
+            local: LocalCounters::default(),
+            rx: vec![0; MAX_FRAME],
+            icmp: vec![0; 1280],
+        }
+    }
+
+    /// The data plane.
+    pub fn forwarder(&self) -> &Forwarder {
+        &self.forwarder
+    }
+
+    /// The data plane, to change links and routes.
+    pub fn forwarder_mut(&mut self) -> &mut Forwarder {
+        &mut self.forwarder
+    }
+
+    /// Counters of the router's own packets.
+    pub fn local_counters(&self) -> &LocalCounters {
+        &self.local
+    }
+
+    /// Handles one frame that arrived on `link`: forwards it, answers it, or drops it (counted),
+    /// sending whatever results through `sink`.
+    pub fn handle_frame<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        frame: &[u8],
+        sink: &mut dyn FrameSink,
+        _rng: &mut R,
+    ) {
+        let verdict = self.forwarder.route(now, link, frame, &mut self.icmp);
+        match verdict {
+            Verdict::Forward { link: out, len } => self.send_copy(out, &frame[..len], sink),
+            Verdict::Error { link: out, len, .. } => {
+                let icmp = &self.icmp[..len];
+                if !sink.send(out, len, &mut |buf| buf.copy_from_slice(icmp)) {
+                    self.local.tx_refused += 1;
+                }
+            }
+            Verdict::Local { len } => self.handle_local(now, link, &frame[..len], sink),
+            Verdict::Multicast { .. } => {
+                // Replicated by the multicast routing state once it is attached; until then
+                // nobody listens beyond the link.
+            }
+            Verdict::Drop(_) => {}
+        }
+    }
+
+    fn send_copy(&mut self, out: LinkId, packet: &[u8], sink: &mut dyn FrameSink) {
+        let forwarder = &mut self.forwarder;
+        let sent = sink.send(out, packet.len(), &mut |buf| {
+            forwarder.forward_into(out, packet, buf);
+        });
+        if !sent {
+            self.local.tx_refused += 1;
+        }
+    }
+
+    /// A packet for the router itself.
+    fn handle_local(
+        &mut self,
+        _now: Instant,
+        link: LinkId,
+        packet: &[u8],
+        sink: &mut dyn FrameSink,
+    ) {
+        let Ok(header) = Ipv6Header::parse(packet) else {
+            self.local.unhandled += 1;
+            return;
+        };
+        let body = &packet[Ipv6Header::LEN..];
+        if header.next_header == IpProtocol::Icmpv6
+            && body.first() == Some(&128)
+            && !header.dst.is_multicast()
+            && body.len() >= 8
+        {
+            self.echo_reply(link, &header, body, sink);
+            return;
+        }
+        self.local.unhandled += 1;
+    }
+
+    /// Answers an Echo Request with an Echo Reply carrying the same identifier, sequence number
+    /// and data (RFC 4443 §4.2), from the address it was sent to.
+    fn echo_reply(
+        &mut self,
+        link: LinkId,
+        request: &Ipv6Header,
+        body: &[u8],
+        sink: &mut dyn FrameSink,
+    ) {
+        let reply = Ipv6Header {
+            src: request.dst,
+            dst: request.src,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+            ..*request
+        };
+        let len = Ipv6Header::LEN + body.len();
+        let out = self.out_link(request.src).unwrap_or(link);
+        let sent = sink.send(out, len, &mut |buf| {
+            let _ = reply.emit(buf);
+            let icmp = &mut buf[Ipv6Header::LEN..len];
+            icmp.copy_from_slice(body);
+            icmp[0] = 129;
+            icmp[2..4].copy_from_slice(&[0, 0]);
+            let sum = !checksum::combine(&[
+                checksum::pseudo_header_v6(
+                    &reply.src,
+                    &reply.dst,
+                    IpProtocol::Icmpv6,
+                    body.len() as u32,
+                ),
+                checksum::data(icmp),
+            ]);
+            icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        });
+        if sent {
+            self.local.echo_replies += 1;
+        } else {
+            self.local.tx_refused += 1;
+        }
+    }
+
+    /// The link the route table sends `dst` out of, for the router's own packets.
+    fn out_link(&self, dst: Ipv6Address) -> Option<LinkId> {
+        if dst.is_unicast_link_local() {
+            return None;
+        }
+        match self.forwarder.routes().lookup(dst) {
+            Some((_, super::Route::Link(link))) => Some(link),
+            _ => None,
+        }
+    }
+
+    /// The driver: takes up to [`RX_BUDGET`] frames from each link in turn and handles them.
+    /// `links[i]` is link `LinkId(i)`. Returns how many frames arrived.
+    pub fn poll<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        links: &mut [&mut dyn LinkIo],
+        rng: &mut R,
+    ) -> usize {
+        let mut handled = 0;
+        let mut rx = core::mem::take(&mut self.rx);
+        for i in 0..links.len() {
+            for _ in 0..RX_BUDGET {
+                let Some(len) = links[i].receive_frame(now, &mut rx) else {
+                    break;
+                };
+                handled += 1;
+                let link = LinkId(i as u16);
+                self.handle_frame(now, link, &rx[..len], &mut Links { links, now }, rng);
+            }
+        }
+        self.rx = rx;
+        handled
+    }
+}
