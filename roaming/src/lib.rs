@@ -1,0 +1,3 @@
+//! A roaming session layer: sessions named by identifiers, not addresses.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

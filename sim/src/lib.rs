@@ -1,0 +1,3 @@
+//! A deterministic virtual-time network simulator.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
