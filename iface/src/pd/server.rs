@@ -222,8 +222,8 @@ pub struct ServerCounters {
     pub reply_too_large: u64,
     /// IA_PD or IA_NA options beyond [`MAX_IAS`](super::MAX_IAS) in one message, ignored.
     pub ias_ignored: u64,
-    /// IA_NA options answered with NoAddrsAvail or NoBinding: this server assigns no
-    /// addresses.
+    /// IA_NA options answered with NoAddrsAvail (Solicit, Request, Renew, Rebind) or
+    /// NoBinding (Release, Decline): this server assigns no addresses.
     pub ia_na_refused: u64,
     /// IA_PDs answered with NoPrefixAvail because the pool was exhausted.
     pub pool_exhausted: u64,
@@ -532,10 +532,14 @@ impl PrefixDelegator {
         }
 
         // IA_NA: this server assigns no addresses. §18.3.2 / §18.3.9: NoAddrsAvail for
-        // Solicit and Request; §18.3.4, §18.3.7, §18.3.8: NoBinding for the others.
+        // Solicit and Request. For Renew and Rebind, §18.3.4 / §18.3.5: a server that
+        // creates bindings on Renew (this one does, for prefixes lost in a restart) "but will
+        // not assign any leases to an IA" answers NoAddrsAvail; NoBinding would make the
+        // client send a Request at every renewal (§18.2.10.1), as dhcpcd does. §18.3.7 and
+        // §18.3.8: NoBinding for Release and Decline.
         let na_status = match msg.msg_type {
-            Solicit | Request => Some(NO_ADDRS_AVAIL),
-            Renew | Rebind | Release | Decline => Some(NO_BINDING),
+            Solicit | Request | Renew | Rebind => Some(NO_ADDRS_AVAIL),
+            Release | Decline => Some(NO_BINDING),
             _ => None,
         };
         let mut top_status = match msg.msg_type {
