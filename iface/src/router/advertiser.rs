@@ -41,10 +41,10 @@
 //! Any change of what is advertised ([`set_config`](RouterAdvertiser::set_config),
 //! [`add_prefix`](RouterAdvertiser::add_prefix),
 //! [`remove_prefix`](RouterAdvertiser::remove_prefix), routes, DNS servers) restarts the
-//! initial schedule, as §6.2.4 allows ("the router MAY transmit up to
-//! MAX_INITIAL_RTR_ADVERTISEMENTS unsolicited advertisements, using the same rules as when
-//! an interface becomes an advertising interface"): a fresh advertisement goes out now, or
-//! as soon as the rate limit allows, then two more at most 16 s apart.
+//! initial schedule, as §6.2.4 allows (when its advertised information changes, a router
+//! MAY send up to MAX_INITIAL_RTR_ADVERTISEMENTS unsolicited advertisements by the rules for
+//! an interface that has just become an advertising interface): a fresh advertisement goes
+//! out now, or as soon as the rate limit allows, then two more at most 16 s apart.
 //!
 //! A **removed prefix is not simply dropped**: hosts would keep using addresses from it until
 //! their valid lifetime ran out. It is advertised with preferred lifetime 0, so hosts
@@ -124,7 +124,7 @@ pub const MAX_RA_DELAY_TIME: Duration = Duration::from_millis(500);
 pub const DEFAULT_MAX_RTR_ADV_INTERVAL: Duration = Duration::from_secs(600);
 /// RFC 4861 §6.2.1: `MaxRtrAdvInterval` is at least 4 s.
 pub const MIN_MAX_RTR_ADV_INTERVAL: Duration = Duration::from_secs(4);
-/// RFC 8319 §4 (updating RFC 4861 §6.2.1): `MaxRtrAdvInterval` is at most 65535 s.
+/// RFC 8319 (updating RFC 4861 §6.2.1): `MaxRtrAdvInterval` is at most 65535 s.
 pub const MAX_MAX_RTR_ADV_INTERVAL: Duration = Duration::from_secs(65_535);
 /// RFC 4861 §6.2.1: `MinRtrAdvInterval` is at least 3 s.
 pub const MIN_MIN_RTR_ADV_INTERVAL: Duration = Duration::from_secs(3);
@@ -649,7 +649,7 @@ impl RouterAdvertiser {
                     random_between(rng, self.config.min_interval, self.config.max_interval);
                 self.initial_left = self.initial_left.saturating_sub(1);
                 if self.initial_left > 0 {
-                    // "... if the randomly chosen value is greater than
+                    // "... if the randomly chosen interval is greater than
                     // MAX_INITIAL_RTR_ADVERT_INTERVAL, the timer SHOULD be set to
                     // MAX_INITIAL_RTR_ADVERT_INTERVAL instead."
                     interval = interval.min(MAX_INITIAL_RTR_ADVERT_INTERVAL);
