@@ -5,6 +5,7 @@ pub mod advertiser;
 pub mod forward;
 pub mod io;
 mod node;
+pub mod tree;
 
 pub use forward::{
     Counters, DropCounters, DropReason, Forwarder, ForwarderConfig, IcmpCounters, IcmpRateLimit,
@@ -12,3 +13,4 @@ pub use forward::{
 };
 pub use io::LinkIo;
 pub use node::{FrameSink, Links, LocalCounters, MAX_FRAME, RX_BUDGET, Router};
+pub use tree::{BuildError, LinkRole, RouterConfig, RouterLink, Tree, TreeEvent};

@@ -1,12 +1,13 @@
 //! [`Router`]: the data plane, the router's own protocols, and the driver loop over its links.
 
-use bridgeless_wire::frame::Ipv6Header;
+use bridgeless_wire::frame::{self, Ipv6Header};
 use rand_core::RngCore;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpProtocol, Ipv6Address, checksum};
 
 use super::forward::{Forwarder, LinkId, Verdict};
 use super::io::LinkIo;
+use super::tree::{BuildError, RouterConfig, RouterLink, Tree, TreeEvent};
 
 /// The largest frame the router handles: the largest IPv6 packet without a jumbogram.
 pub const MAX_FRAME: usize = 40 + 65_535;
@@ -53,20 +54,74 @@ impl FrameSink for Links<'_, '_> {
 #[derive(Debug)]
 pub struct Router {
     forwarder: Forwarder,
+    tree: Option<Tree>,
     local: LocalCounters,
     rx: Vec<u8>,
     icmp: Vec<u8>,
+    tx: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl Router {
-    /// A router around `forwarder` (its links and routes already set up).
+    /// A router with static routes only: `forwarder` with its links and routes set up, and no
+    /// protocol of the address tree.
     pub fn new(forwarder: Forwarder) -> Self {
         Router {
             forwarder,
+            tree: None,
             local: LocalCounters::default(),
             rx: vec![0; MAX_FRAME],
             icmp: vec![0; 1280],
+            tx: vec![0; 1500],
+            scratch: vec![0; 1500],
         }
+    }
+
+    /// A router of the address tree (see [`Tree`]) over `links` (`LinkId(i)` is `links[i]`):
+    /// the core when `config.prefix` is set, otherwise a router that requests its prefix over
+    /// its upstream link. Its protocols start at the first [`poll`](Self::poll) or
+    /// [`handle_timeout`](Self::handle_timeout).
+    ///
+    /// # Errors
+    /// See [`BuildError`].
+    pub fn build(
+        config: RouterConfig,
+        links: &[RouterLink],
+        now: Instant,
+    ) -> Result<Self, BuildError> {
+        let (tree, forwarder) = Tree::build(config, links, now)?;
+        let mut router = Router::new(forwarder);
+        router.tree = Some(tree);
+        Ok(router)
+    }
+
+    /// The address tree's control plane, for a router made with [`build`](Self::build).
+    pub fn tree(&self) -> Option<&Tree> {
+        self.tree.as_ref()
+    }
+
+    /// The next event of the address tree.
+    pub fn poll_event(&mut self) -> Option<TreeEvent> {
+        self.tree.as_mut()?.poll_event()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next needed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tree.as_ref()?.poll_timeout()
+    }
+
+    /// Serves the protocol timers that are due.
+    pub fn handle_timeout<R: RngCore + ?Sized>(&mut self, now: Instant, rng: &mut R) {
+        if let Some(tree) = self.tree.as_mut() {
+            tree.handle_timeout(now, rng, &mut self.forwarder);
+        }
+    }
+
+    /// Writes the router's next control packet (Router Advertisement, Router Solicitation,
+    /// DHCPv6) into `buf` and says which link it goes out of.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(LinkId, usize)> {
+        let tree = self.tree.as_mut()?;
+        tree.poll_transmit(now, buf, &mut self.scratch, &self.forwarder)
     }
 
     /// The data plane.
@@ -92,7 +147,7 @@ impl Router {
         link: LinkId,
         frame: &[u8],
         sink: &mut dyn FrameSink,
-        _rng: &mut R,
+        rng: &mut R,
     ) {
         let verdict = self.forwarder.route(now, link, frame, &mut self.icmp);
         match verdict {
@@ -103,7 +158,7 @@ impl Router {
                     self.local.tx_refused += 1;
                 }
             }
-            Verdict::Local { len } => self.handle_local(now, link, &frame[..len], sink),
+            Verdict::Local { len } => self.handle_local(now, link, &frame[..len], sink, rng),
             Verdict::Multicast { .. } => {
                 // Replicated by the multicast routing state once it is attached; until then
                 // nobody listens beyond the link.
@@ -123,27 +178,49 @@ impl Router {
     }
 
     /// A packet for the router itself.
-    fn handle_local(
+    fn handle_local<R: RngCore + ?Sized>(
         &mut self,
-        _now: Instant,
+        now: Instant,
         link: LinkId,
         packet: &[u8],
         sink: &mut dyn FrameSink,
+        rng: &mut R,
     ) {
-        let Ok(header) = Ipv6Header::parse(packet) else {
+        let (Ok(info), Ok(header)) = (frame::parse(packet), Ipv6Header::parse(packet)) else {
             self.local.unhandled += 1;
             return;
         };
-        let body = &packet[Ipv6Header::LEN..];
-        if header.next_header == IpProtocol::Icmpv6
-            && body.first() == Some(&128)
-            && !header.dst.is_multicast()
-            && body.len() >= 8
-        {
-            self.echo_reply(link, &header, body, sink);
-            return;
+        let handled = match (info.icmp(), info.ports()) {
+            (Some((128, 0)), _) if !header.dst.is_multicast() => {
+                let body = &packet[info.upper_offset()..];
+                if header.next_header == IpProtocol::Icmpv6 && body.len() >= 8 {
+                    self.echo_reply(link, &header, body, sink);
+                    true
+                } else {
+                    false
+                }
+            }
+            (Some((133 | 134, _)), _) => match self.tree.as_mut() {
+                Some(tree) => tree.handle_nd(now, link, packet, rng, &mut self.forwarder),
+                None => false,
+            },
+            (_, Some((_, port @ (crate::pd::CLIENT_PORT | crate::pd::SERVER_PORT)))) => {
+                match (self.tree.as_mut(), info.upper_layer().get(8..)) {
+                    (Some(tree), Some(payload)) => tree.handle_dhcp(
+                        now,
+                        link,
+                        (header.src, port, payload),
+                        rng,
+                        &mut self.forwarder,
+                    ),
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !handled {
+            self.local.unhandled += 1;
         }
-        self.local.unhandled += 1;
     }
 
     /// Answers an Echo Request with an Echo Reply carrying the same identifier, sequence number
@@ -221,6 +298,18 @@ impl Router {
             }
         }
         self.rx = rx;
+        if self.poll_timeout().is_some_and(|t| t <= now) {
+            self.handle_timeout(now, rng);
+        }
+        let mut tx = core::mem::take(&mut self.tx);
+        let mut sink = Links { links, now };
+        while let Some((link, len)) = self.poll_transmit(now, &mut tx) {
+            let packet = &tx[..len];
+            if !sink.send(link, len, &mut |buf| buf.copy_from_slice(packet)) {
+                self.local.tx_refused += 1;
+            }
+        }
+        self.tx = tx;
         handled
     }
 }

@@ -1,0 +1,272 @@
+//! A tree of three routers in memory, configured by nothing but the core's prefix:
+//!
+//! ```text
+//!                  core (fd00:1::/48)
+//!                 /                  \
+//!        R_a (upstream: link 0)    R_b (upstream: link 0)
+//!            |                          |
+//!        host link A                host link B
+//! ```
+//!
+//! The access routers solicit, form an upstream address from the core's advertisement,
+//! request a prefix by DHCPv6 prefix delegation, announce a /64 on their host link, and a
+//! packet from host link A reaches host link B.
+
+use bridgeless_iface::device::memory::{MemoryLink, MemoryLinkConfig, Side};
+use bridgeless_iface::rd::{self, RouterDiscovery, StableIid};
+use bridgeless_iface::router::{
+    LinkId, LinkIo, LinkRole, Router, RouterConfig, RouterLink, TreeEvent,
+};
+use bridgeless_wire::frame::{Ipv6Header, emit_udp_v6};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+use smoltcp::phy::{Device, RxToken, TxToken};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{IpProtocol, Ipv6Address, Ipv6Cidr};
+
+type Link = MemoryLink<ChaCha8Rng, 64, 1500>;
+
+const DOWN: RouterLink = RouterLink {
+    role: LinkRole::Downstream,
+    mtu: 1500,
+};
+const UP: RouterLink = RouterLink {
+    role: LinkRole::Upstream,
+    mtu: 1500,
+};
+
+fn core_prefix() -> Ipv6Cidr {
+    Ipv6Cidr::new(Ipv6Address::new(0xfd00, 1, 0, 0, 0, 0, 0, 0), 48)
+}
+
+fn config(name: &str, prefix: Option<Ipv6Cidr>) -> RouterConfig {
+    let mut c = RouterConfig::new(name, [name.len() as u8; 32]);
+    c.prefix = prefix;
+    c.ra_interval = Duration::from_secs(4);
+    c
+}
+
+/// links[0]: core–R_a, links[1]: core–R_b, links[2]: R_a–host A, links[3]: R_b–host B.
+struct World {
+    links: Vec<Link>,
+    core: Router,
+    r_a: Router,
+    r_b: Router,
+    rng: ChaCha8Rng,
+    now: Instant,
+}
+
+impl World {
+    fn new() -> World {
+        let now = Instant::ZERO;
+        World {
+            links: (0..4)
+                .map(|i| Link::new(MemoryLinkConfig::default(), ChaCha8Rng::seed_from_u64(i)))
+                .collect(),
+            core: Router::build(config("core", Some(core_prefix())), &[DOWN, DOWN], now).unwrap(),
+            r_a: Router::build(config("r_a", None), &[UP, DOWN], now).unwrap(),
+            r_b: Router::build(config("r_b", None), &[UP, DOWN], now).unwrap(),
+            rng: ChaCha8Rng::seed_from_u64(5),
+            now,
+        }
+    }
+
+    fn poll(&mut self) -> usize {
+        let [l0, l1, l2, l3] = &mut self.links[..] else {
+            unreachable!()
+        };
+        let mut moved = 0;
+        {
+            let (mut a, mut b) = (l0.end(Side::A), l1.end(Side::A));
+            let mut ios: [&mut dyn LinkIo; 2] = [&mut a, &mut b];
+            moved += self.core.poll(self.now, &mut ios, &mut self.rng);
+        }
+        {
+            let (mut up, mut down) = (l0.end(Side::B), l2.end(Side::A));
+            let mut ios: [&mut dyn LinkIo; 2] = [&mut up, &mut down];
+            moved += self.r_a.poll(self.now, &mut ios, &mut self.rng);
+        }
+        {
+            let (mut up, mut down) = (l1.end(Side::B), l3.end(Side::A));
+            let mut ios: [&mut dyn LinkIo; 2] = [&mut up, &mut down];
+            moved += self.r_b.poll(self.now, &mut ios, &mut self.rng);
+        }
+        moved
+    }
+
+    /// Runs until `done` or `limit` of virtual time, in 10 ms steps.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) {
+        let end = self.now + limit;
+        while self.now < end {
+            while self.poll() > 0 {}
+            if done(self) {
+                return;
+            }
+            self.now += Duration::from_millis(10);
+        }
+        panic!("not done after {limit}");
+    }
+
+    /// Frames that reached a host end (links[2] or links[3], side B).
+    fn host_frames(&mut self, link: usize) -> Vec<Vec<u8>> {
+        let mut end = self.links[link].end(Side::B);
+        let mut got = Vec::new();
+        while let Some((rx, _)) = end.receive(self.now) {
+            got.push(rx.consume(|f| f.to_vec()));
+        }
+        got
+    }
+}
+
+fn contains(outer: Ipv6Cidr, inner: Ipv6Cidr) -> bool {
+    inner.prefix_len() >= outer.prefix_len() && outer.contains_addr(&inner.address())
+}
+
+#[test]
+fn prefixes_are_handed_down_and_packets_cross_the_tree() {
+    let mut w = World::new();
+    w.run_until(Duration::from_secs(30), |w| {
+        w.r_a.tree().unwrap().prefix().is_some() && w.r_b.tree().unwrap().prefix().is_some()
+    });
+    let (pa, pb) = (
+        w.r_a.tree().unwrap().prefix().unwrap(),
+        w.r_b.tree().unwrap().prefix().unwrap(),
+    );
+    assert_eq!((pa.prefix_len(), pb.prefix_len()), (52, 52));
+    assert!(contains(core_prefix(), pa) && contains(core_prefix(), pb));
+    assert_ne!(pa, pb);
+    let own_block = Ipv6Cidr::new(core_prefix().address(), 52);
+    assert!(!contains(own_block, pa), "block 0 is the core's own");
+    // The core routes each delegated prefix to the link it was delegated on.
+    let routes = w.core.forwarder().routes();
+    assert_eq!(
+        routes.lookup(pa.address()).map(|r| r.1),
+        Some(bridgeless_iface::router::Route::Link(LinkId(0)))
+    );
+    assert_eq!(
+        routes.lookup(pb.address()).map(|r| r.1),
+        Some(bridgeless_iface::router::Route::Link(LinkId(1)))
+    );
+    // Events tell the story.
+    let mut core_events = Vec::new();
+    while let Some(e) = w.core.poll_event() {
+        core_events.push(e);
+    }
+    assert!(core_events.contains(&TreeEvent::PrefixAcquired {
+        prefix: core_prefix()
+    }));
+    assert!(core_events.contains(&TreeEvent::Delegated {
+        link: LinkId(0),
+        prefix: pa
+    }));
+
+    // Each access router's upstream link has an address from the core's /64 for that link.
+    w.run_until(Duration::from_secs(10), |w| {
+        w.r_a.forwarder().link(LinkId(0)).unwrap().address.is_some()
+    });
+    let up_a = w.r_a.forwarder().link(LinkId(0)).unwrap().address.unwrap();
+    let core_link0 = w.core.tree().unwrap().link_prefix(LinkId(0)).unwrap();
+    assert!(core_link0.contains_addr(&up_a), "{up_a} in {core_link0}");
+
+    // A host on R_b's host link configures itself from R_b's advertisements.
+    let host_b_link = w.r_b.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    assert!(contains(pb, host_b_link));
+    let iid = StableIid::new([9; 32], b"host-b").unwrap();
+    let mut host_b = RouterDiscovery::new(rd::Config::new(iid, 1500), w.now);
+    host_b.link_up(w.now, &mut w.rng);
+    let mut host_address = None;
+    w.run_until(Duration::from_secs(10), |_| true);
+    for _ in 0..2000 {
+        for frame in w.host_frames(3) {
+            let _ = host_b.handle_ra(w.now, &frame, &mut w.rng);
+        }
+        let mut buf = [0u8; 1500];
+        while let Some(n) = host_b.poll_transmit(w.now, &mut buf) {
+            let mut end = w.links[3].end(Side::B);
+            end.transmit(w.now)
+                .unwrap()
+                .consume(n, |b| b.copy_from_slice(&buf[..n]));
+        }
+        host_address = host_b
+            .addresses()
+            .find(|a| a.kind == rd::AddressKind::Stable)
+            .map(|a| a.cidr.address());
+        if host_address.is_some() {
+            break;
+        }
+        while w.poll() > 0 {}
+        w.now += Duration::from_millis(10);
+        host_b.handle_timeout(w.now, &mut w.rng);
+    }
+    let host_address = host_address.expect("host B formed an address");
+    assert!(host_b_link.contains_addr(&host_address));
+    assert_eq!(host_b.mtu(), 1500);
+
+    // A packet from host link A to host B crosses R_a, the core and R_b.
+    let host_a_link = w.r_a.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    let src = Ipv6Address::from(
+        (u128::from_be_bytes(host_a_link.address().octets()) | 0x42).to_be_bytes(),
+    );
+    let header = Ipv6Header {
+        src,
+        dst: host_address,
+        next_header: IpProtocol::Udp,
+        payload_len: 0,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 7,
+    };
+    let mut packet = [0u8; 100];
+    let n = emit_udp_v6(&header, 1000, 2000, b"through the tree", &mut packet).unwrap();
+    {
+        let mut end = w.links[2].end(Side::B);
+        end.transmit(w.now)
+            .unwrap()
+            .consume(n, |b| b.copy_from_slice(&packet[..n]));
+    }
+    while w.poll() > 0 {}
+    let arrived: Vec<_> = w
+        .host_frames(3)
+        .into_iter()
+        .filter(|f| f.len() == n && f[8..24] == src.octets())
+        .collect();
+    assert_eq!(arrived.len(), 1);
+    assert_eq!(arrived[0][7], 61, "three routers");
+}
+
+#[test]
+fn an_address_of_the_prefix_that_nobody_was_given_is_rejected() {
+    let mut w = World::new();
+    w.run_until(Duration::from_secs(30), |w| {
+        w.r_a.tree().unwrap().prefix().is_some()
+    });
+    // fd00:1:0:ff0::1 is in the core's own block but on none of its links: reject route, code 6,
+    // instead of bouncing back up a default route.
+    let pa = w.r_a.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    let src = Ipv6Address::from((u128::from_be_bytes(pa.address().octets()) | 9).to_be_bytes());
+    let header = Ipv6Header {
+        src,
+        dst: Ipv6Address::new(0xfd00, 1, 0, 0x0ff0, 0, 0, 0, 1),
+        next_header: IpProtocol::Udp,
+        payload_len: 0,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let mut packet = [0u8; 100];
+    let n = emit_udp_v6(&header, 1000, 2000, b"x", &mut packet).unwrap();
+    {
+        let mut end = w.links[2].end(Side::B);
+        end.transmit(w.now)
+            .unwrap()
+            .consume(n, |b| b.copy_from_slice(&packet[..n]));
+    }
+    while w.poll() > 0 {}
+    let errors: Vec<_> = w
+        .host_frames(2)
+        .into_iter()
+        .filter(|f| f[6] == 58 && f[40] == 1)
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0][41], 6, "reject route");
+}
