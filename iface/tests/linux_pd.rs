@@ -22,7 +22,7 @@
 //! and passes.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
@@ -39,25 +39,6 @@ use common::Netns;
 
 const OUR_LL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const TEST_DEADLINE: StdDuration = StdDuration::from_secs(60);
-
-/// /etc/netns/NS, which `ip netns exec` bind-mounts over /etc: the namespace's own
-/// resolv.conf. Removed on drop.
-struct EtcNetns(PathBuf);
-
-impl EtcNetns {
-    fn new(ns: &Netns) -> EtcNetns {
-        let dir = Path::new("/etc/netns").join(&ns.name);
-        std::fs::create_dir_all(&dir).expect("create /etc/netns/NS");
-        File::create(dir.join("resolv.conf")).expect("create the namespace's resolv.conf");
-        EtcNetns(dir)
-    }
-}
-
-impl Drop for EtcNetns {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Our end of the link: the Tun and the server.
 struct Rig {
@@ -135,18 +116,6 @@ impl Rig {
     }
 }
 
-/// Addresses on `dev` in the namespace, from `ip -6 -o addr show`.
-fn addresses(ns: &Netns, dev: &str) -> Vec<Ipv6Address> {
-    ns.run("ip", &["-6", "-o", "addr", "show", "dev", dev])
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            words.find(|w| *w == "inet6")?;
-            words.next()?.split('/').next()?.parse().ok()
-        })
-        .collect()
-}
-
 #[test]
 fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
     if !common::ready(
@@ -156,43 +125,16 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
         return;
     }
     let ns = Netns::new("pd");
-    let _etc = EtcNetns::new(&ns);
     let tun = Tun::open_in_namespace(ns.path(), "tun0")
         .unwrap_or_else(|e| panic!("cannot open tun0 in {}: {e}", ns.name));
     ns.run("ip", &["link", "set", "lo", "up"]);
     ns.run("ip", &["link", "set", "tun0", "up"]);
 
-    // The test's own dhcpcd state and configuration.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("linux_pd-{}", ns.name));
-    let _ = std::fs::remove_dir_all(&dir);
-    for sub in ["db", "run"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    // The bind mounts need the mount points; on the host they stay empty.
-    std::fs::create_dir_all("/run/dhcpcd").unwrap();
-    std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
-    let conf = dir.join("dhcpcd.conf");
-    std::fs::write(
-        &conf,
+    let mut dhcpcd = common::Dhcpcd::start(
+        &ns,
+        "tun0",
         "duid\nipv6only\nnoipv6rs\nallowinterfaces tun0\ninterface tun0\nipv6rs\nia_na 1\nia_pd 2 lo/0/64\n",
-    )
-    .unwrap();
-    let log_path = dir.join("dhcpcd.log");
-    let log = File::create(&log_path).unwrap();
-    let script = format!(
-        "mount --bind {db} /var/lib/dhcpcd && mount --bind {run} /run/dhcpcd && \
-         exec dhcpcd -6 -B -d -C resolv.conf -f {conf} tun0",
-        db = dir.join("db").display(),
-        run = dir.join("run").display(),
-        conf = conf.display(),
     );
-    let mut dhcpcd = ns
-        .command("sh")
-        .args(["-c", &script])
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start dhcpcd");
 
     // Short timers so that a Renew comes within the test.
     let mut config = ServerConfig::new(
@@ -213,7 +155,7 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
     };
 
     let deadline = StdInstant::now() + TEST_DEADLINE;
-    let show_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
     let mut delegated = None;
     let mut on_lo = None;
     let mut renewed = false;
@@ -224,10 +166,10 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
             "dhcpcd did not obtain and renew a prefix in time (delegated {delegated:?}, on lo \
              {on_lo:?}, renewed {renewed}); counters {:?}; dhcpcd said:\n{}",
             rig.server.counters(),
-            show_log()
+            dhcpcd.log()
         );
-        if let Ok(Some(status)) = dhcpcd.try_wait() {
-            panic!("dhcpcd exited ({status}):\n{}", show_log());
+        if let Ok(Some(status)) = dhcpcd.child.try_wait() {
+            panic!("dhcpcd exited ({status}):\n{}", dhcpcd.log());
         }
         rig.poll();
         for e in rig.events.drain(..) {
@@ -237,7 +179,7 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
                 } => delegated = Some(prefix),
                 ServerEvent::Renewed { prefix, .. } if Some(prefix) == delegated => renewed = true,
                 ServerEvent::Expired { .. } | ServerEvent::Released { .. } => {
-                    panic!("lost the lease: {e:?}\n{}", show_log())
+                    panic!("lost the lease: {e:?}\n{}", dhcpcd.log())
                 }
                 _ => {}
             }
@@ -247,7 +189,7 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
             && last_check.elapsed() > StdDuration::from_millis(300)
         {
             last_check = StdInstant::now();
-            on_lo = addresses(&ns, "lo")
+            on_lo = common::addresses(&ns, "lo")
                 .into_iter()
                 .find(|a| prefix.contains_addr(a));
         }
@@ -265,7 +207,7 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
         1,
         "types received: {:?}\n{}",
         rig.received,
-        show_log()
+        dhcpcd.log()
     );
     let prefix = delegated.unwrap();
     assert_eq!(prefix.prefix_len(), 56);
@@ -285,10 +227,7 @@ fn dhcpcd_obtains_and_renews_a_delegated_prefix() {
         "dhcpcd got {prefix} and put {} on lo; counters {c:?}",
         on_lo.unwrap()
     );
-    let _ = dhcpcd.kill();
-    let _ = dhcpcd.wait();
-    eprintln!("dhcpcd said:\n{}", show_log());
-    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("dhcpcd said:\n{}", dhcpcd.log());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -336,7 +275,6 @@ fn our_requester_obtains_renews_and_releases_a_prefix_from_kea() {
         return;
     }
     let ns = Netns::new("pdkea");
-    let _etc = EtcNetns::new(&ns);
     let mut tun = Tun::open_in_namespace(ns.path(), "tun0")
         .unwrap_or_else(|e| panic!("cannot open tun0 in {}: {e}", ns.name));
     ns.run("ip", &["link", "set", "lo", "up"]);
@@ -360,7 +298,6 @@ fn our_requester_obtains_renews_and_releases_a_prefix_from_kea() {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("start kea-dhcp6");
-    let show_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let mut rng = ChaCha8Rng::seed_from_u64(0x6b6561);
     let mut config = ClientConfig::new(Duid::uuid(*b"bridgeless-pd-c1"), 7);
@@ -370,6 +307,7 @@ fn our_requester_obtains_renews_and_releases_a_prefix_from_kea() {
     let now = || Instant::from_micros(start.elapsed().as_micros() as i64);
     client.start(now(), &mut rng);
 
+    let show_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let deadline = StdInstant::now() + TEST_DEADLINE;
     let pool = Ipv6Cidr::new(Ipv6Address::new(0xfd00, 5, 0, 0, 0, 0, 0, 0), 48);
     let mut bound = None;

@@ -35,16 +35,6 @@ use bridgeless_wire::dhcpv6::{MAX_DUID_LEN, MIN_DUID_LEN};
 /// (40) and UDP (8) headers, so that no reply ever needs fragmentation (RFC 8200 §5).
 pub const MAX_MESSAGE_LEN: usize = 1232;
 
-/// The UDP port DHCPv6 clients listen on (RFC 8415 §7.2).
-pub const CLIENT_PORT: u16 = 546;
-
-/// The UDP port DHCPv6 servers and relay agents listen on (RFC 8415 §7.2).
-pub const SERVER_PORT: u16 = 547;
-
-/// All_DHCP_Relay_Agents_and_Servers, ff02::1:2 (RFC 8415 §7.1): where clients send.
-pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: smoltcp::wire::Ipv6Address =
-    smoltcp::wire::Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
-
 /// At most this many IA_PD (and, separately, IA_NA) options of one message are served; more
 /// are counted and ignored. RFC 8415 lets a client send several, but a requesting router
 /// needs one per downstream need, and the bound keeps every reply under

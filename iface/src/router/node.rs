@@ -204,18 +204,23 @@ impl Router {
                 Some(tree) => tree.handle_nd(now, link, packet, rng, &mut self.forwarder),
                 None => false,
             },
-            (_, Some((_, port @ (crate::pd::CLIENT_PORT | crate::pd::SERVER_PORT)))) => {
-                match (self.tree.as_mut(), info.upper_layer().get(8..)) {
-                    (Some(tree), Some(payload)) => tree.handle_dhcp(
-                        now,
-                        link,
-                        (header.src, port, payload),
-                        rng,
-                        &mut self.forwarder,
-                    ),
-                    _ => false,
-                }
-            }
+            (
+                _,
+                Some((
+                    _,
+                    port @ (bridgeless_wire::dhcpv6::CLIENT_PORT
+                    | bridgeless_wire::dhcpv6::SERVER_PORT),
+                )),
+            ) => match (self.tree.as_mut(), info.upper_layer().get(8..)) {
+                (Some(tree), Some(payload)) => tree.handle_dhcp(
+                    now,
+                    link,
+                    (header.src, port, payload),
+                    rng,
+                    &mut self.forwarder,
+                ),
+                _ => false,
+            },
             _ => false,
         };
         if !handled {

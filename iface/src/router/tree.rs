@@ -513,17 +513,21 @@ impl Tree {
     ) -> bool {
         self.start(now, rng);
         let handled = match port {
-            crate::pd::SERVER_PORT if Some(link) != self.upstream => match self.server.as_mut() {
-                Some(server) => server.handle(now, link.index(), src, payload).is_ok(),
-                None => false,
-            },
-            crate::pd::CLIENT_PORT if Some(link) == self.upstream => match self.client.as_mut() {
-                Some(client) => {
-                    client.handle(now, src, payload, rng);
-                    true
+            bridgeless_wire::dhcpv6::SERVER_PORT if Some(link) != self.upstream => {
+                match self.server.as_mut() {
+                    Some(server) => server.handle(now, link.index(), src, payload).is_ok(),
+                    None => false,
                 }
-                None => false,
-            },
+            }
+            bridgeless_wire::dhcpv6::CLIENT_PORT if Some(link) == self.upstream => {
+                match self.client.as_mut() {
+                    Some(client) => {
+                        client.handle(now, src, payload, rng);
+                        true
+                    }
+                    None => false,
+                }
+            }
             _ => false,
         };
         self.process_events(now, forwarder);
@@ -648,8 +652,8 @@ impl Tree {
             let len = udp(
                 src,
                 t.dst,
-                crate::pd::SERVER_PORT,
-                crate::pd::CLIENT_PORT,
+                bridgeless_wire::dhcpv6::SERVER_PORT,
+                bridgeless_wire::dhcpv6::CLIENT_PORT,
                 &scratch[..t.len],
                 buf,
             )?;
@@ -661,9 +665,9 @@ impl Tree {
             let src = forwarder.link(up)?.link_local;
             let len = udp(
                 src,
-                crate::pd::ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
-                crate::pd::CLIENT_PORT,
-                crate::pd::SERVER_PORT,
+                bridgeless_wire::dhcpv6::ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+                bridgeless_wire::dhcpv6::CLIENT_PORT,
+                bridgeless_wire::dhcpv6::SERVER_PORT,
                 &scratch[..n],
                 buf,
             )?;

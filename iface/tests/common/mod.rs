@@ -174,6 +174,106 @@ pub fn timestamp() -> StdDuration {
 }
 
 // ---------------------------------------------------------------------------------------
+// Addresses and dhcpcd
+// ---------------------------------------------------------------------------------------
+
+/// Addresses on `dev` in the namespace, from `ip -6 -o addr show`.
+pub fn addresses(ns: &Netns, dev: &str) -> Vec<smoltcp::wire::Ipv6Address> {
+    ns.run("ip", &["-6", "-o", "addr", "show", "dev", dev])
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet6")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// /etc/netns/NS, which `ip netns exec` bind-mounts over /etc: the namespace's own
+/// resolv.conf, so that dhcpcd's hooks never touch the host's (GUIDE §4). Removed on drop.
+pub struct EtcNetns(PathBuf);
+
+impl EtcNetns {
+    /// Creates /etc/netns/NS/resolv.conf for `ns`.
+    pub fn new(ns: &Netns) -> EtcNetns {
+        let dir = Path::new("/etc/netns").join(&ns.name);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NS");
+        std::fs::File::create(dir.join("resolv.conf")).expect("create the namespace's resolv.conf");
+        EtcNetns(dir)
+    }
+}
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// dhcpcd running in a namespace with its own configuration, state and log: /var/lib/dhcpcd
+/// and /run/dhcpcd are bind-mounted from the test's directory inside the mount namespace
+/// `ip netns exec` creates, and it runs with `-C resolv.conf`. Killed on drop.
+pub struct Dhcpcd {
+    /// The process.
+    pub child: Child,
+    /// Its log (standard output and error).
+    pub log_path: PathBuf,
+    dir: PathBuf,
+    _etc: EtcNetns,
+}
+
+impl Dhcpcd {
+    /// Starts `dhcpcd -6 -B -d` on `dev` in `ns` with configuration `conf`.
+    pub fn start(ns: &Netns, dev: &str, conf: &str) -> Dhcpcd {
+        let etc = EtcNetns::new(ns);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dhcpcd-{}", ns.name));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["db", "run"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        // The bind mounts need the mount points; on the host they stay empty.
+        std::fs::create_dir_all("/run/dhcpcd").unwrap();
+        std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
+        let conf_path = dir.join("dhcpcd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let log_path = dir.join("dhcpcd.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let script = format!(
+            "mount --bind {db} /var/lib/dhcpcd && mount --bind {run} /run/dhcpcd && \
+             exec dhcpcd -6 -B -d -C resolv.conf -f {conf} {dev}",
+            db = dir.join("db").display(),
+            run = dir.join("run").display(),
+            conf = conf_path.display(),
+        );
+        let child = ns
+            .command("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start dhcpcd");
+        Dhcpcd {
+            child,
+            log_path,
+            dir,
+            _etc: etc,
+        }
+    }
+
+    /// What dhcpcd has written so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Dhcpcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The recording link: our Tun, with every frame shown to an observer
 // ---------------------------------------------------------------------------------------
 
