@@ -1,6 +1,10 @@
-//! The router driven by a sequence of actions: arbitrary frames (and frames built to pass the
-//! first checks: IPv6 with a consistent Payload Length to a chosen destination) arriving on
-//! arbitrary links, routes added and removed, links going down and up, time advanced.
+//! A router of the address tree (a configured /48, an upstream link with its router discovery
+//! and prefix-delegation client, three downstream links with Router Advertisements and the
+//! delegation server) driven by a sequence of actions: arbitrary frames (and frames built to
+//! pass the first checks: IPv6 with a consistent Payload Length to a chosen destination, any
+//! next header — Router Solicitations, Advertisements, DHCPv6 and Echo Requests included when
+//! the fuzzer finds them) arriving on arbitrary links, routes added and removed, links going
+//! down and up, time advanced with the router's timers served and its control packets sent.
 //!
 //! Invariants checked after every frame:
 //! - nothing panics;
@@ -13,7 +17,7 @@
 
 use arbitrary::Arbitrary;
 use bridgeless_iface::router::{
-    Forwarder, ForwarderConfig, FrameSink, LinkConfig, LinkId, Route, Router,
+    FrameSink, LinkId, LinkRole, Route, Router, RouterConfig, RouterLink,
 };
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha8Rng;
@@ -68,21 +72,37 @@ impl FrameSink for Sent {
 }
 
 fn router() -> Router {
-    let mut f = Forwarder::new(ForwarderConfig {
-        max_routes: 64,
-        ..Default::default()
-    });
-    for i in 0..LINKS {
-        f.add_link(LinkConfig {
-            mtu: MTUS[usize::from(i)],
-            link_local: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            address: Some(Ipv6Address::new(0xfd00, i, 0, 0, 0, 0, 0, 1)),
+    let mut config = RouterConfig::new("fuzz", [7; 32]);
+    config.prefix = Some(Ipv6Cidr::new(
+        Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 0),
+        48,
+    ));
+    config.forwarder.max_routes = 64;
+    let links: Vec<RouterLink> = MTUS
+        .iter()
+        .enumerate()
+        .map(|(i, &mtu)| RouterLink {
+            role: if i == 0 {
+                LinkRole::Upstream
+            } else {
+                LinkRole::Downstream
+            },
+            mtu,
         })
-        .unwrap();
-        let cidr = Ipv6Cidr::new(Ipv6Address::new(0xfd00, i, 0, 0, 0, 0, 0, 0), 64);
-        f.routes_mut().insert(cidr, Route::Link(LinkId(i))).unwrap();
-    }
-    Router::new(f)
+        .collect();
+    Router::build(config, &links, Instant::ZERO).unwrap()
+}
+
+/// Checks a frame the router sent on `out`: a whole IPv6 packet within the link's MTU.
+fn check_sent(out: LinkId, bytes: &[u8]) {
+    assert!(bytes.len() >= 40 && bytes[0] >> 4 == 6, "an IPv6 packet");
+    let declared = 40 + usize::from(u16::from_be_bytes([bytes[4], bytes[5]]));
+    assert_eq!(declared, bytes.len(), "a whole packet");
+    assert!(
+        bytes.len() <= MTUS[out.index()],
+        "within the MTU of link {}",
+        out.0
+    );
 }
 
 fn packet(dst: [u8; 16], hop_limit: u8, next_header: u8, body: &[u8]) -> Vec<u8> {
@@ -134,6 +154,16 @@ fuzz_target!(|actions: Vec<Action>| {
             }
             Action::Advance { millis } => {
                 now += smoltcp::time::Duration::from_millis(u64::from(millis));
+                if router.poll_timeout().is_some_and(|t| t <= now) {
+                    router.handle_timeout(now, &mut rng);
+                }
+                let mut buf = [0u8; 1500];
+                for _ in 0..64 {
+                    let Some((out, len)) = router.poll_transmit(now, &mut buf) else {
+                        break;
+                    };
+                    check_sent(out, &buf[..len]);
+                }
                 continue;
             }
         };
