@@ -356,6 +356,7 @@ pub struct FilteredRx<'a, T, F> {
 }
 
 impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for FilteredRx<'_, T, F> {
+    #[inline(always)]
     fn consume<R, G: FnOnce(&[u8]) -> R>(self, f: G) -> R {
         let FilteredRx {
             inner,
@@ -438,45 +439,58 @@ pub struct FilteredTx<'a, T> {
 }
 
 impl<T: phy::TxToken> phy::TxToken for FilteredTx<'_, T> {
+    #[inline(always)]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let FilteredTx { inner, state } = self;
         // Most frames (every TCP segment and acknowledgement) go straight to the device.
-        let maybe_mld = smoltcp_mld_len(len);
-        if (!maybe_mld && state.compress.is_none()) || len > state.packet.len() {
+        if (!smoltcp_mld_len(len) && state.compress.is_none()) || len > state.packet.len() {
             return inner.consume(len, f);
         }
-        let packet = &mut state.packet[..len];
-        let result = f(packet);
-        let mld = maybe_mld
-            && frame::parse(packet)
-                .ok()
-                .filter(|info| info.protocol() == IpProtocol::Icmpv6)
-                .and_then(|info| info.icmp())
-                .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
-        if mld {
-            // Dropping the inner token unconsumed sends nothing.
-            state.mld_withheld += 1;
-            return result;
-        }
-        let compressed = state
-            .compress
-            .as_ref()
-            .and_then(|ctx| compressed::compress(ctx, packet, &mut state.frame[..]).ok())
-            .filter(|outcome| outcome.is_compressed());
-        match compressed {
-            Some(outcome) => {
-                state.compressed_sent += 1;
-                let frame = &state.frame[..outcome.len()];
-                inner.consume(frame.len(), |buf| buf.copy_from_slice(frame));
-            }
-            None => inner.consume(len, |buf| buf.copy_from_slice(packet)),
-        }
-        result
+        transmit_slow(inner, state, len, f)
     }
 
     fn set_meta(&mut self, meta: phy::PacketMeta) {
         self.inner.set_meta(meta)
     }
+}
+
+/// What [`FilteredTx`] does with a frame that may be one of smoltcp's MLD reports, or when
+/// compressing: build it in the filter's buffer, withhold it or compress it, then send it.
+#[inline(never)]
+fn transmit_slow<T: phy::TxToken, R, F: FnOnce(&mut [u8]) -> R>(
+    inner: T,
+    state: &mut TxState,
+    len: usize,
+    f: F,
+) -> R {
+    let maybe_mld = smoltcp_mld_len(len);
+    let packet = &mut state.packet[..len];
+    let result = f(packet);
+    let mld = maybe_mld
+        && frame::parse(packet)
+            .ok()
+            .filter(|info| info.protocol() == IpProtocol::Icmpv6)
+            .and_then(|info| info.icmp())
+            .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
+    if mld {
+        // Dropping the inner token unconsumed sends nothing.
+        state.mld_withheld += 1;
+        return result;
+    }
+    let compressed = state
+        .compress
+        .as_ref()
+        .and_then(|ctx| compressed::compress(ctx, packet, &mut state.frame[..]).ok())
+        .filter(|outcome| outcome.is_compressed());
+    match compressed {
+        Some(outcome) => {
+            state.compressed_sent += 1;
+            let frame = &state.frame[..outcome.len()];
+            inner.consume(frame.len(), |buf| buf.copy_from_slice(frame));
+        }
+        None => inner.consume(len, |buf| buf.copy_from_slice(packet)),
+    }
+    result
 }
 
 impl<D, F> Device for FilteredDevice<'_, D, F>
