@@ -4,9 +4,10 @@
 //!   [`MemoryLink`](bridgeless_iface::device::memory::MemoryLink): bare IPv6 frames, no neighbour
 //!   resolution;
 //! - **ethernet**: the same stacks on `Medium::Ethernet` over an in-memory Ethernet pair written
-//!   here ([`EtherLink`]), built like the `MemoryLink` (bounded rings of preallocated frame
-//!   slots, one copy per frame), so that the medium is the only difference. smoltcp resolves the
-//!   peer with NDP first, which is part of what Ethernet costs.
+//!   here ([`EtherLink`]), built like the `MemoryLink` without faults (bounded rings of
+//!   preallocated frame slots; smoltcp builds each frame in its slot and the receiver reads it
+//!   there: no copy by the link on either path), so that the medium is the only difference.
+//!   smoltcp resolves the peer with NDP first, which is part of what Ethernet costs.
 //!
 //! Both paths use the same addresses (fd00::1/64 and fd00::2/64), socket buffers, transfer,
 //! driver loop ([`transfer`]) and per-frame byte counting ([`Counted`]). Time is virtual: it
@@ -18,9 +19,14 @@
 //! path A and returns what crossed the link. To measure bridgeless-iface's `Host` wrapper in
 //! place of a bare `Interface`, implement [`Pair`] for it.
 //!
-//! A third variant, **bridgeless with a jumbo MTU**, shows what a point-to-point link that is not
-//! Ethernet may do; it is not part of the like-for-like comparison. Results and the command are
-//! recorded in BENCHMARKS.md.
+//! Path A is measured twice: over a bare smoltcp `Interface` and through bridgeless-iface's
+//! `Host` (receive filter, router discovery, MLD), which is what a user of the crate runs.
+//!
+//! A second configuration, **`csum_offload`**, runs the same three paths with every device
+//! reporting TCP/UDP checksum offload (as Linux loopback and veth do); each is compared with the
+//! Ethernet path of its own configuration. A last variant, **bridgeless with a jumbo MTU**, shows
+//! what a point-to-point link that is not Ethernet may do; it is not part of the like-for-like
+//! comparison. Results and the command are recorded in BENCHMARKS.md.
 
 use std::sync::OnceLock;
 
@@ -31,7 +37,7 @@ use criterion::{Criterion, Throughput, criterion_group};
 use smoltcp::iface::{
     Config, Context, Interface, PollResult, SocketHandle, SocketSet, SocketStorage,
 };
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv6Address};
@@ -115,10 +121,13 @@ impl Tally {
 }
 
 /// A device whose transmitted frames and bytes are counted. Both paths wrap their device in it,
-/// so the counting costs the same on each.
+/// so the counting costs the same on each. With `offload`, it also reports TCP and UDP checksum
+/// offload (`Checksum::None`: smoltcp neither computes nor verifies them), as Linux loopback and
+/// veth devices do; the same on every path of that configuration.
 struct Counted<'c, D> {
     inner: D,
     counts: &'c mut Direction,
+    offload: bool,
 }
 
 struct CountedTx<'c, T> {
@@ -166,7 +175,12 @@ impl<D: Device> Device for Counted<'_, D> {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        self.inner.capabilities()
+        let mut caps = self.inner.capabilities();
+        if self.offload {
+            caps.checksum.tcp = Checksum::None;
+            caps.checksum.udp = Checksum::None;
+        }
+        caps
     }
 }
 
@@ -186,11 +200,34 @@ trait Pair {
     fn dropped(&self) -> u64;
 }
 
+/// `device` as the interface sees it when it is created: smoltcp 0.14 reads the capabilities
+/// (checksum offload included) once, in `Interface::new`, so the offload setting must be
+/// visible then, not only in [`Stacks::poll`].
+fn at_creation<D: Device, T>(
+    device: D,
+    offload: bool,
+    f: impl FnOnce(&mut Counted<'_, D>) -> T,
+) -> T {
+    let mut unused = Direction::default();
+    f(&mut Counted {
+        inner: device,
+        counts: &mut unused,
+        offload,
+    })
+}
+
 /// Interface settings shared by both paths; only the hardware address differs.
-fn interface<D: Device>(hardware: HardwareAddress, addr: Ipv6Address, device: &mut D) -> Interface {
+fn interface<D: Device>(
+    hardware: HardwareAddress,
+    addr: Ipv6Address,
+    device: D,
+    offload: bool,
+) -> Interface {
     let mut config = Config::new(hardware);
     config.random_seed = 0x5eed;
-    let mut iface = Interface::new(config, device, Instant::ZERO);
+    let mut iface = at_creation(device, offload, |device| {
+        Interface::new(config, device, Instant::ZERO)
+    });
     iface.update_ip_addrs(|addrs| {
         addrs
             .push(IpCidr::new(IpAddress::Ipv6(addr), 64))
@@ -203,13 +240,16 @@ fn interface<D: Device>(hardware: HardwareAddress, addr: Ipv6Address, device: &m
 struct Stacks {
     ifaces: [Interface; 2],
     counts: [Direction; 2],
+    /// Devices report TCP/UDP checksum offload (see [`Counted`]).
+    offload: bool,
 }
 
 impl Stacks {
-    fn new(a: Interface, b: Interface) -> Self {
+    fn new(a: Interface, b: Interface, offload: bool) -> Self {
         Stacks {
             ifaces: [a, b],
             counts: [Direction::default(); 2],
+            offload,
         }
     }
 
@@ -230,6 +270,7 @@ impl Stacks {
         let mut device = Counted {
             inner: device,
             counts,
+            offload: self.offload,
         };
         iface.poll(now, &mut device, sockets) == PollResult::SocketStateChanged
     }
@@ -254,12 +295,20 @@ struct BridgelessHost {
     hosts: [Host; 2],
     counts: [Direction; 2],
     dropped_before: u64,
+    offload: bool,
 }
 
-fn host_on(link: &mut MemoryLink<NoFaults, SLOTS, IP_MTU>, side: Side, addr: Ipv6Address) -> Host {
+fn host_on(
+    link: &mut MemoryLink<NoFaults, SLOTS, IP_MTU>,
+    side: Side,
+    addr: Ipv6Address,
+    offload: bool,
+) -> Host {
     let iid = StableIid::new([1; 32], b"bench").expect("a short name");
     let config = HostConfig::new(rd::Config::new(iid, IP_MTU as u32), 0x5eed);
-    let mut host = Host::new(config, &mut link.end(side), Instant::ZERO);
+    let mut host = at_creation(link.end(side), offload, |device| {
+        Host::new(config, device, Instant::ZERO)
+    });
     host.interface_mut().update_ip_addrs(|addrs| {
         addrs
             .push(IpCidr::new(IpAddress::Ipv6(addr), 64))
@@ -269,21 +318,22 @@ fn host_on(link: &mut MemoryLink<NoFaults, SLOTS, IP_MTU>, side: Side, addr: Ipv
 }
 
 impl BridgelessHost {
-    fn new() -> Self {
+    fn new(offload: bool) -> Self {
         let config = MemoryLinkConfig {
             mtu: IP_MTU,
             ..MemoryLinkConfig::default()
         };
         let mut link = Box::new(MemoryLink::new(config, NoFaults));
         let hosts = [
-            host_on(&mut link, Side::A, ADDR_A),
-            host_on(&mut link, Side::B, ADDR_B),
+            host_on(&mut link, Side::A, ADDR_A, offload),
+            host_on(&mut link, Side::B, ADDR_B, offload),
         ];
         BridgelessHost {
             link,
             hosts,
             counts: [Direction::default(); 2],
             dropped_before: 0,
+            offload,
         }
     }
 
@@ -303,8 +353,8 @@ impl Pair for BridgelessHost {
             }
         }
         self.hosts = [
-            host_on(&mut self.link, Side::A, ADDR_A),
-            host_on(&mut self.link, Side::B, ADDR_B),
+            host_on(&mut self.link, Side::A, ADDR_A, self.offload),
+            host_on(&mut self.link, Side::B, ADDR_B, self.offload),
         ];
         self.counts = [Direction::default(); 2];
         self.dropped_before = self.dropped_total();
@@ -318,6 +368,7 @@ impl Pair for BridgelessHost {
         let mut device = Counted {
             inner: self.link.end(side),
             counts: &mut self.counts[i],
+            offload: self.offload,
         };
         self.hosts[i].poll(now, &mut device, sockets, &mut NoFaults)
             == PollResult::SocketStateChanged
@@ -349,17 +400,17 @@ struct Bridgeless<const N: usize, const MTU: usize> {
 }
 
 impl<const N: usize, const MTU: usize> Bridgeless<N, MTU> {
-    fn new(mtu: usize) -> Self {
+    fn new(mtu: usize, offload: bool) -> Self {
         let config = MemoryLinkConfig {
             mtu,
             ..MemoryLinkConfig::default()
         };
         let mut link = Box::new(MemoryLink::new(config, NoFaults));
-        let a = interface(HardwareAddress::Ip, ADDR_A, &mut link.end(Side::A));
-        let b = interface(HardwareAddress::Ip, ADDR_B, &mut link.end(Side::B));
+        let a = interface(HardwareAddress::Ip, ADDR_A, link.end(Side::A), offload);
+        let b = interface(HardwareAddress::Ip, ADDR_B, link.end(Side::B), offload);
         Bridgeless {
             link,
-            stacks: Stacks::new(a, b),
+            stacks: Stacks::new(a, b, offload),
             dropped_before: 0,
         }
     }
@@ -380,9 +431,10 @@ impl<const N: usize, const MTU: usize> Pair for Bridgeless<N, MTU> {
                 phy::RxToken::consume(rx, |_| ());
             }
         }
-        let a = interface(HardwareAddress::Ip, ADDR_A, &mut self.link.end(Side::A));
-        let b = interface(HardwareAddress::Ip, ADDR_B, &mut self.link.end(Side::B));
-        self.stacks = Stacks::new(a, b);
+        let offload = self.stacks.offload;
+        let a = interface(HardwareAddress::Ip, ADDR_A, self.link.end(Side::A), offload);
+        let b = interface(HardwareAddress::Ip, ADDR_B, self.link.end(Side::B), offload);
+        self.stacks = Stacks::new(a, b, offload);
         self.dropped_before = self.dropped_total();
     }
 
@@ -418,9 +470,10 @@ impl rand_core::RngCore for NoFaults {
     }
 }
 
-/// One direction of the Ethernet pair: a ring of preallocated frame slots plus the frame being
-/// written, as in `MemoryLink` (smoltcp writes into `scratch`, which is then copied into a slot:
-/// one copy per frame; receiving reads the slot in place).
+/// One direction of the Ethernet pair: a ring of preallocated frame slots, as in `MemoryLink`
+/// without faults: smoltcp builds each frame straight in the slot it will be read from, and the
+/// receiver reads it there (no copy on either side). `scratch` takes a frame only when the ring
+/// is full, to be dropped.
 struct EtherQueue {
     slots: Vec<[u8; ETHERNET_FRAME]>,
     lens: Vec<usize>,
@@ -440,18 +493,6 @@ impl EtherQueue {
             scratch: Box::new([0; ETHERNET_FRAME]),
             dropped: 0,
         }
-    }
-
-    /// Queues the `len` bytes in `scratch`, or counts them dropped when the ring is full.
-    fn push(&mut self, len: usize) {
-        if self.len == SLOTS {
-            self.dropped += 1;
-            return;
-        }
-        let index = (self.head + self.len) % SLOTS;
-        self.slots[index][..len].copy_from_slice(&self.scratch[..len]);
-        self.lens[index] = len;
-        self.len += 1;
     }
 }
 
@@ -502,8 +543,14 @@ impl phy::TxToken for EtherTx<'_> {
         F: FnOnce(&mut [u8]) -> R,
     {
         let queue = self.queue;
-        let result = f(&mut queue.scratch[..len]);
-        queue.push(len);
+        if queue.len == SLOTS {
+            queue.dropped += 1;
+            return f(&mut queue.scratch[..len]);
+        }
+        let index = (queue.head + queue.len) % SLOTS;
+        let result = f(&mut queue.slots[index][..len]);
+        queue.lens[index] = len;
+        queue.len += 1;
         result
     }
 }
@@ -549,15 +596,15 @@ struct Ethernet {
 }
 
 impl Ethernet {
-    fn new() -> Self {
+    fn new(offload: bool) -> Self {
         let mut link = EtherLink {
             queues: [EtherQueue::new(), EtherQueue::new()],
         };
-        let a = interface(mac(1), ADDR_A, &mut link.end(Side::A));
-        let b = interface(mac(2), ADDR_B, &mut link.end(Side::B));
+        let a = interface(mac(1), ADDR_A, link.end(Side::A), offload);
+        let b = interface(mac(2), ADDR_B, link.end(Side::B), offload);
         Ethernet {
             link,
-            stacks: Stacks::new(a, b),
+            stacks: Stacks::new(a, b, offload),
         }
     }
 }
@@ -569,9 +616,10 @@ impl Pair for Ethernet {
             queue.len = 0;
             queue.dropped = 0;
         }
-        let a = interface(mac(1), ADDR_A, &mut self.link.end(Side::A));
-        let b = interface(mac(2), ADDR_B, &mut self.link.end(Side::B));
-        self.stacks = Stacks::new(a, b);
+        let offload = self.stacks.offload;
+        let a = interface(mac(1), ADDR_A, self.link.end(Side::A), offload);
+        let b = interface(mac(2), ADDR_B, self.link.end(Side::B), offload);
+        self.stacks = Stacks::new(a, b, offload);
     }
 
     fn poll(&mut self, side: Side, now: Instant, sockets: &mut SocketSet<'_>) -> bool {
@@ -700,39 +748,69 @@ fn transfer(pair: &mut dyn Pair, buffers: &mut Buffers, bytes: usize, verify: bo
 /// Path A: one transfer of `bytes` between two `Medium::Ip` stacks over a `MemoryLink` with IP
 /// MTU 1500, built for the occasion. Returns what crossed the link.
 fn run_bridgeless(bytes: usize) -> Tally {
-    let mut pair = Bridgeless::<SLOTS, IP_MTU>::new(IP_MTU);
+    let mut pair = Bridgeless::<SLOTS, IP_MTU>::new(IP_MTU, false);
     transfer(&mut pair, &mut Buffers::new(), bytes, false)
 }
 
 /// One labelled path of the benchmark.
 struct Path {
     name: &'static str,
+    /// The path its speed-up is measured against: Ethernet with the same checksum settings.
+    baseline: &'static str,
     make: fn() -> Box<dyn Pair>,
 }
 
+/// The Ethernet path every default-configuration path is compared with.
+const ETHERNET: &str = "ethernet_mtu1500";
+/// The Ethernet path of the checksum-offload configuration.
+const ETHERNET_OFFLOAD: &str = "ethernet_mtu1500_csum_offload";
+
 /// The paths, like-for-like first. `Bridgeless<N, MTU>`: `N` frame slots of `MTU` bytes per
-/// direction, enough for a window of full-size segments plus acknowledgements.
-fn paths() -> [Path; 5] {
+/// direction, enough for a window of full-size segments plus acknowledgements. The
+/// `csum_offload` paths are a second configuration in which every device (both media alike)
+/// reports TCP/UDP checksum offload, as Linux loopback and veth do; they are compared with
+/// each other only.
+fn paths() -> [Path; 8] {
     [
         Path {
             name: "bridgeless_ip_mtu1500",
-            make: || Box::new(Bridgeless::<SLOTS, IP_MTU>::new(IP_MTU)),
+            baseline: ETHERNET,
+            make: || Box::new(Bridgeless::<SLOTS, IP_MTU>::new(IP_MTU, false)),
         },
         Path {
             name: "bridgeless_host_mtu1500",
-            make: || Box::new(BridgelessHost::new()),
+            baseline: ETHERNET,
+            make: || Box::new(BridgelessHost::new(false)),
         },
         Path {
-            name: "ethernet_mtu1500",
-            make: || Box::new(Ethernet::new()),
+            name: ETHERNET,
+            baseline: ETHERNET,
+            make: || Box::new(Ethernet::new(false)),
+        },
+        Path {
+            name: "bridgeless_ip_mtu1500_csum_offload",
+            baseline: ETHERNET_OFFLOAD,
+            make: || Box::new(Bridgeless::<SLOTS, IP_MTU>::new(IP_MTU, true)),
+        },
+        Path {
+            name: "bridgeless_host_mtu1500_csum_offload",
+            baseline: ETHERNET_OFFLOAD,
+            make: || Box::new(BridgelessHost::new(true)),
+        },
+        Path {
+            name: ETHERNET_OFFLOAD,
+            baseline: ETHERNET_OFFLOAD,
+            make: || Box::new(Ethernet::new(true)),
         },
         Path {
             name: "bridgeless_ip_mtu9000_jumbo",
-            make: || Box::new(Bridgeless::<64, 9000>::new(9000)),
+            baseline: ETHERNET,
+            make: || Box::new(Bridgeless::<64, 9000>::new(9000, false)),
         },
         Path {
             name: "bridgeless_ip_mtu65535_jumbo",
-            make: || Box::new(Bridgeless::<16, 65535>::new(65535)),
+            baseline: ETHERNET,
+            make: || Box::new(Bridgeless::<16, 65535>::new(65535, false)),
         },
     ]
 }
@@ -799,16 +877,16 @@ fn interleaved(rounds: usize) {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let ethernet_at = paths
-        .iter()
-        .position(|p| p.name == "ethernet_mtu1500")
-        .expect("the Ethernet path is measured");
-    let ethernet = times[ethernet_at].clone();
+    let unsorted = times.clone();
     eprintln!("Interleaved, {rounds} rounds of one {TRANSFER}-byte transfer per path:");
-    eprintln!("| path | median ms | Gbit/s | median per-round speed-up over ethernet_mtu1500 |");
-    eprintln!("|---|---:|---:|---:|");
+    eprintln!("| path | median ms | Gbit/s | median per-round speed-up | over |");
+    eprintln!("|---|---:|---:|---:|---|");
     for (path, times) in paths.iter().zip(&mut times) {
-        let mut ratios: Vec<f64> = ethernet
+        let baseline_at = paths
+            .iter()
+            .position(|p| p.name == path.baseline)
+            .expect("the baseline path is measured");
+        let mut ratios: Vec<f64> = unsorted[baseline_at]
             .iter()
             .zip(times.iter())
             .map(|(e, t)| e / t)
@@ -816,11 +894,12 @@ fn interleaved(rounds: usize) {
         let ratio = median(&mut ratios);
         let t = median(times);
         eprintln!(
-            "| {} | {:.3} | {:.2} | {:.3}x |",
+            "| {} | {:.3} | {:.2} | {:.3}x | {} |",
             path.name,
             t * 1e3,
             TRANSFER as f64 * 8.0 / t / 1e9,
-            ratio
+            ratio,
+            path.baseline
         );
     }
 }

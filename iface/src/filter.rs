@@ -133,7 +133,54 @@ impl FilterCounters {
 /// Frames refused by the wire parser with a Parameter Problem (an unrecognised option, say)
 /// are delivered: smoltcp answers them as RFC 8200 §4 asks. Everything the parser calls
 /// malformed is dropped here, where it can be counted, instead of silently inside smoltcp.
+///
+/// The common case — an IPv6 packet with TCP or UDP right after the fixed header and a
+/// Payload Length that matches the frame — is decided by [`is_plain_transport`] without the
+/// full parse; it is delivered either way, and the fast path accepts only frames the full
+/// parse accepts too.
+#[inline]
 pub fn classify(frame: &[u8], mtu: usize) -> Disposition {
+    if frame.len() <= mtu && is_plain_transport(frame) {
+        return Disposition::Deliver;
+    }
+    classify_parsed_frame(frame, mtu)
+}
+
+/// Whether `frame` is an IPv6 packet carrying TCP or UDP right after the fixed header, with a
+/// Payload Length equal to the octets that follow the header and a well-formed transport
+/// header: TCP with a Data Offset from 5 words to the octets present (RFC 9293 §3.1), UDP
+/// with a Length from 8 to the octets present (RFC 768).
+///
+/// Such a frame can never be control traffic (which is ICMPv6) nor malformed:
+/// [`frame::parse`] accepts every frame this accepts, and [`classify`] delivers it. Anything
+/// else — extension headers, ICMPv6, trailing octets, IPv4, damage — returns `false` and is
+/// left to the full parse, which counts it precisely.
+#[inline(always)]
+pub fn is_plain_transport(frame: &[u8]) -> bool {
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    let Some((h, rest)) = frame.split_first_chunk::<40>() else {
+        return false;
+    };
+    if h[0] >> 4 != 6 || usize::from(u16::from_be_bytes([h[4], h[5]])) != rest.len() {
+        return false;
+    }
+    match h[6] {
+        TCP => rest.get(12).is_some_and(|&b| {
+            let data_offset = usize::from(b >> 4) * 4;
+            data_offset >= 20 && data_offset <= rest.len()
+        }),
+        UDP => rest.first_chunk::<8>().is_some_and(|u| {
+            let len = usize::from(u16::from_be_bytes([u[4], u[5]]));
+            len >= 8 && len <= rest.len()
+        }),
+        _ => false,
+    }
+}
+
+/// [`classify`] without the fast path: every frame through [`frame::parse`].
+#[inline(never)]
+fn classify_parsed_frame(frame: &[u8], mtu: usize) -> Disposition {
     if frame.len() > mtu {
         return Disposition::Drop(DropReason::TooBig);
     }
@@ -309,6 +356,7 @@ pub struct FilteredRx<'a, T, F> {
 }
 
 impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for FilteredRx<'_, T, F> {
+    #[inline(always)]
     fn consume<R, G: FnOnce(&[u8]) -> R>(self, f: G) -> R {
         let FilteredRx {
             inner,
@@ -317,38 +365,12 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
             now,
         } = self;
         inner.consume(|frame| {
-            let RxState {
-                mtu,
-                counters,
-                decompress,
-                buf,
-            } = state;
-            let mut disposition = classify(frame, *mtu);
-            counters.count(disposition);
-            let mut packet = frame;
-            if disposition == Disposition::Compressed {
-                let rebuilt = decompress
-                    .as_ref()
-                    .and_then(|ctx| compressed::decompress(ctx, frame, &mut buf[..]).ok());
-                match rebuilt {
-                    Some(n) => {
-                        packet = &buf[..n];
-                        // A bare frame would carry the rebuilt packet: classify it as one,
-                        // against the MTU plus what compression saved.
-                        disposition = classify(packet, usize::MAX);
-                    }
-                    None => disposition = Disposition::Drop(DropReason::NotNegotiated),
-                }
-                counters.count(disposition);
+            // The bulk of the traffic: one look at the fixed and transport headers.
+            if frame.len() <= state.mtu && is_plain_transport(frame) {
+                state.counters.delivered += 1;
+                return f(frame);
             }
-            match disposition {
-                Disposition::Deliver => f(packet),
-                Disposition::Control(kind) => {
-                    on_control(kind, now, packet);
-                    f(&[])
-                }
-                Disposition::Compressed | Disposition::Drop(_) => f(&[]),
-            }
+            receive_slow(frame, state, on_control, now, f)
         })
     }
 
@@ -357,10 +379,55 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
     }
 }
 
+/// Everything [`FilteredRx`] receives that is not plain TCP or UDP: the full
+/// classification, decompression, control frames and drops.
+#[inline(never)]
+fn receive_slow<R, G: FnOnce(&[u8]) -> R, F: FnMut(ControlKind, Instant, &[u8])>(
+    frame: &[u8],
+    state: &mut RxState,
+    on_control: &mut F,
+    now: Instant,
+    f: G,
+) -> R {
+    let RxState {
+        mtu,
+        counters,
+        decompress,
+        buf,
+    } = state;
+    let mut disposition = classify_parsed_frame(frame, *mtu);
+    counters.count(disposition);
+    let mut packet = frame;
+    if disposition == Disposition::Compressed {
+        let rebuilt = decompress
+            .as_ref()
+            .and_then(|ctx| compressed::decompress(ctx, frame, &mut buf[..]).ok());
+        match rebuilt {
+            Some(n) => {
+                packet = &buf[..n];
+                // A bare frame would carry the rebuilt packet: classify it as one,
+                // against the MTU plus what compression saved.
+                disposition = classify(packet, usize::MAX);
+            }
+            None => disposition = Disposition::Drop(DropReason::NotNegotiated),
+        }
+        counters.count(disposition);
+    }
+    match disposition {
+        Disposition::Deliver => f(packet),
+        Disposition::Control(kind) => {
+            on_control(kind, now, packet);
+            f(&[])
+        }
+        Disposition::Compressed | Disposition::Drop(_) => f(&[]),
+    }
+}
+
 /// Whether a frame of `len` bytes may be one of smoltcp's MLD reports: an MLDv2 report with
 /// records and no sources behind an 8-byte Hop-by-Hop header is 40 + 8 + 8 + 20·n bytes
 /// (RFC 3810 §5.2), so only those lengths need a look. Everything else (TCP segments and
 /// acknowledgements, most of the traffic) goes straight to the device.
+#[inline(always)]
 fn smoltcp_mld_len(len: usize) -> bool {
     (76..=BOUNCE_LEN).contains(&len) && (len - 56).is_multiple_of(20)
 }
@@ -372,45 +439,58 @@ pub struct FilteredTx<'a, T> {
 }
 
 impl<T: phy::TxToken> phy::TxToken for FilteredTx<'_, T> {
+    #[inline(always)]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let FilteredTx { inner, state } = self;
-        let compressing = state.compress.is_some();
-        let maybe_mld = smoltcp_mld_len(len);
-        if len > state.packet.len() || !(maybe_mld || compressing) {
+        // Most frames (every TCP segment and acknowledgement) go straight to the device.
+        if (!smoltcp_mld_len(len) && state.compress.is_none()) || len > state.packet.len() {
             return inner.consume(len, f);
         }
-        let packet = &mut state.packet[..len];
-        let result = f(packet);
-        let mld = maybe_mld
-            && frame::parse(packet)
-                .ok()
-                .filter(|info| info.protocol() == IpProtocol::Icmpv6)
-                .and_then(|info| info.icmp())
-                .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
-        if mld {
-            // Dropping the inner token unconsumed sends nothing.
-            state.mld_withheld += 1;
-            return result;
-        }
-        let compressed = state
-            .compress
-            .as_ref()
-            .and_then(|ctx| compressed::compress(ctx, packet, &mut state.frame[..]).ok())
-            .filter(|outcome| outcome.is_compressed());
-        match compressed {
-            Some(outcome) => {
-                state.compressed_sent += 1;
-                let frame = &state.frame[..outcome.len()];
-                inner.consume(frame.len(), |buf| buf.copy_from_slice(frame));
-            }
-            None => inner.consume(len, |buf| buf.copy_from_slice(packet)),
-        }
-        result
+        transmit_slow(inner, state, len, f)
     }
 
     fn set_meta(&mut self, meta: phy::PacketMeta) {
         self.inner.set_meta(meta)
     }
+}
+
+/// What [`FilteredTx`] does with a frame that may be one of smoltcp's MLD reports, or when
+/// compressing: build it in the filter's buffer, withhold it or compress it, then send it.
+#[inline(never)]
+fn transmit_slow<T: phy::TxToken, R, F: FnOnce(&mut [u8]) -> R>(
+    inner: T,
+    state: &mut TxState,
+    len: usize,
+    f: F,
+) -> R {
+    let maybe_mld = smoltcp_mld_len(len);
+    let packet = &mut state.packet[..len];
+    let result = f(packet);
+    let mld = maybe_mld
+        && frame::parse(packet)
+            .ok()
+            .filter(|info| info.protocol() == IpProtocol::Icmpv6)
+            .and_then(|info| info.icmp())
+            .is_some_and(|(t, _)| matches!(t, 131 | 132 | 143));
+    if mld {
+        // Dropping the inner token unconsumed sends nothing.
+        state.mld_withheld += 1;
+        return result;
+    }
+    let compressed = state
+        .compress
+        .as_ref()
+        .and_then(|ctx| compressed::compress(ctx, packet, &mut state.frame[..]).ok())
+        .filter(|outcome| outcome.is_compressed());
+    match compressed {
+        Some(outcome) => {
+            state.compressed_sent += 1;
+            let frame = &state.frame[..outcome.len()];
+            inner.consume(frame.len(), |buf| buf.copy_from_slice(frame));
+        }
+        None => inner.consume(len, |buf| buf.copy_from_slice(packet)),
+    }
+    result
 }
 
 impl<D, F> Device for FilteredDevice<'_, D, F>
@@ -462,5 +542,109 @@ where
             caps.max_transmission_unit = caps.max_transmission_unit.min(mtu);
         }
         caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An IPv6 packet with `next` right after the fixed header and `payload` octets after it,
+    /// with a TCP or UDP header that the full parse accepts.
+    fn packet(next: u8, payload: usize) -> Vec<u8> {
+        let mut p = vec![0u8; 40 + payload];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&(payload as u16).to_be_bytes());
+        p[6] = next;
+        p[7] = 64;
+        p[8] = 0xfd;
+        p[23] = 1;
+        p[24] = 0xfd;
+        p[39] = 2;
+        match next {
+            6 if payload >= 20 => p[40 + 12] = 5 << 4,
+            17 if payload >= 8 => {
+                p[40 + 4..40 + 6].copy_from_slice(&(payload as u16).to_be_bytes())
+            }
+            _ => {}
+        }
+        p
+    }
+
+    #[test]
+    fn tcp_and_udp_take_the_fast_path() {
+        assert!(is_plain_transport(&packet(6, 20)));
+        assert!(is_plain_transport(&packet(6, 1460)));
+        assert!(is_plain_transport(&packet(17, 8)));
+        // ICMPv6 is the control plane's: never on the fast path.
+        assert!(!is_plain_transport(&packet(58, 8)));
+        // Trailing octets, a short TCP header, a UDP Length past the packet: full parse.
+        let mut trailing = packet(6, 20);
+        trailing.push(0);
+        assert!(!is_plain_transport(&trailing));
+        assert!(!is_plain_transport(&packet(6, 19)));
+        let mut udp = packet(17, 8);
+        udp[45] = 9;
+        assert!(!is_plain_transport(&udp));
+        assert_eq!(
+            classify(&udp, 1500),
+            Disposition::Drop(DropReason::Malformed)
+        );
+        // Over the MTU is still too big, however plain.
+        assert_eq!(
+            classify(&packet(6, 1460), 1400),
+            Disposition::Drop(DropReason::TooBig)
+        );
+    }
+
+    /// A frame to classify: a plain TCP or UDP packet (or ICMPv6, or an extension header
+    /// first), then damaged at random.
+    fn mutated_frame() -> impl Strategy<Value = Vec<u8>> {
+        let next = prop_oneof![
+            Just(6u8),
+            Just(17u8),
+            Just(58u8),
+            Just(0u8),
+            Just(60u8),
+            any::<u8>()
+        ];
+        (
+            next,
+            0usize..120,
+            proptest::collection::vec((0usize..200, any::<u8>()), 0..4),
+            prop_oneof![Just(0isize), -50isize..50],
+        )
+            .prop_map(|(next, payload, edits, resize)| {
+                let mut p = packet(next, payload);
+                for (at, value) in edits {
+                    let at = at % (p.len() + 1);
+                    if let Some(b) = p.get_mut(at) {
+                        *b = value;
+                    }
+                }
+                let len = p.len().saturating_add_signed(resize);
+                p.resize(len, 0xa5);
+                p
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// The fast path accepts only what the full parse accepts and delivers, and never
+        /// changes a decision: every frame is classified (and so counted) exactly as the full
+        /// parse would.
+        #[test]
+        fn fast_path_agrees_with_full_parse(
+            frame in prop_oneof![mutated_frame(), proptest::collection::vec(any::<u8>(), 0..100)],
+            mtu in prop_oneof![Just(1500usize), 0usize..200],
+        ) {
+            if is_plain_transport(&frame) {
+                prop_assert!(frame::parse(&frame).is_ok());
+                prop_assert_eq!(classify_parsed_frame(&frame, usize::MAX), Disposition::Deliver);
+            }
+            prop_assert_eq!(classify(&frame, mtu), classify_parsed_frame(&frame, mtu));
+        }
     }
 }

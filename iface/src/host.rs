@@ -148,6 +148,12 @@ pub struct Host {
     negotiator: Option<CompressionNegotiator>,
     counters: HostCounters,
     control: [u8; CONTROL_LEN],
+    /// The earliest of the cores' `poll_timeout`s, kept current by every call that changes
+    /// a core, so that a poll with nothing due skips them.
+    deadline: Option<Instant>,
+    /// A core was changed outside a poll (link up or down, join, leave): the next poll runs
+    /// them whatever the deadline.
+    dirty: bool,
 }
 
 /// The interface identifier of an address: its low 64 bits.
@@ -174,6 +180,8 @@ impl Host {
             negotiator: None,
             counters: HostCounters::default(),
             control: [0; CONTROL_LEN],
+            deadline: None,
+            dirty: true,
         };
         host.apply_events(now);
         let link_local = host.rd.link_local();
@@ -181,6 +189,7 @@ impl Host {
         if compression {
             host.negotiator = Some(CompressionNegotiator::new(iid(link_local)));
         }
+        host.refresh_deadline();
         host
     }
 
@@ -191,11 +200,13 @@ impl Host {
             n.link_up(now);
             self.filter.set_compression(None, None);
         }
+        self.changed();
     }
 
     /// The link went down: stop soliciting; addresses run out on their own lifetimes.
     pub fn link_down(&mut self, now: Instant) {
         self.rd.link_down(now);
+        self.changed();
     }
 
     /// Joins a multicast group: MLD reports it (CHANGE_TO_EXCLUDE_MODE {}, RFC 3810 §6.1) and
@@ -211,7 +222,9 @@ impl Host {
         self.iface
             .join_multicast_group(group)
             .map_err(|_| MldError::TableFull)?;
-        if let Err(e) = self.mld.join(now, group, rng) {
+        let joined = self.mld.join(now, group, rng);
+        self.changed();
+        if let Err(e) = joined {
             let _ = self.iface.leave_multicast_group(group);
             return Err(e);
         }
@@ -225,7 +238,9 @@ impl Host {
         group: Ipv6Address,
         rng: &mut R,
     ) -> Result<(), MldError> {
-        self.mld.leave(now, group, rng)?;
+        let left = self.mld.leave(now, group, rng);
+        self.changed();
+        left?;
         let _ = self.iface.leave_multicast_group(group);
         Ok(())
     }
@@ -233,6 +248,11 @@ impl Host {
     /// Runs everything that is due: timers, received frames (filtered), smoltcp's sockets,
     /// router discovery changes, and the control packets to send. Returns what smoltcp's
     /// `poll` returns.
+    ///
+    /// Router discovery, MLD and the compression negotiation run only when one of their
+    /// timers is due, a control frame arrived, or a call since the last poll changed them:
+    /// a poll that only moves data costs what smoltcp's own `poll` does, plus one look at
+    /// each received frame.
     pub fn poll<D: Device, R: RngCore + ?Sized>(
         &mut self,
         now: Instant,
@@ -240,8 +260,12 @@ impl Host {
         sockets: &mut SocketSet<'_>,
         rng: &mut R,
     ) -> PollResult {
-        self.rd.handle_timeout(now, rng);
-        self.mld.handle_timeout(now);
+        let due = self.dirty || self.deadline.is_some_and(|t| t <= now);
+        if due {
+            self.rd.handle_timeout(now, rng);
+            self.mld.handle_timeout(now);
+        }
+        let mut control = false;
         let Host {
             iface,
             filter,
@@ -251,35 +275,51 @@ impl Host {
             ..
         } = self;
         let result = {
-            let mut filtered = filter.device(device, |kind, now, frame: &[u8]| match kind {
-                ControlKind::RouterAdvertisement => {
-                    let _ = rd.handle_ra(now, frame, rng);
-                }
-                ControlKind::Mld => {
-                    let _ = mld.handle_packet(now, frame, rng);
-                }
-                ControlKind::Hello => {
-                    if let Some(n) = negotiator.as_mut() {
-                        n.handle_hello(now, frame);
+            let mut filtered = filter.device(device, |kind, now, frame: &[u8]| {
+                control = true;
+                match kind {
+                    ControlKind::RouterAdvertisement => {
+                        let _ = rd.handle_ra(now, frame, rng);
+                    }
+                    ControlKind::Mld => {
+                        let _ = mld.handle_packet(now, frame, rng);
+                    }
+                    ControlKind::Hello => {
+                        if let Some(n) = negotiator.as_mut() {
+                            n.handle_hello(now, frame);
+                        }
                     }
                 }
             });
             iface.poll(now, &mut filtered, sockets)
         };
-        self.apply_events(now);
-        if let Some(n) = &self.negotiator {
-            self.filter
-                .set_compression(n.compress_context(), n.decompress_context());
+        if due || control {
+            self.dirty = false;
+            self.apply_events(now);
+            if let Some(n) = &self.negotiator {
+                self.filter
+                    .set_compression(n.compress_context(), n.decompress_context());
+            }
+            self.send_control(now, device);
+            self.refresh_deadline();
         }
-        self.send_control(now, device);
         result
     }
 
     /// When [`poll`](Self::poll) is next needed: the earliest of smoltcp's, router
-    /// discovery's and MLD's timers.
+    /// discovery's, MLD's and the negotiation's timers.
     pub fn poll_at(&mut self, now: Instant, sockets: &SocketSet<'_>) -> Option<Instant> {
+        debug_assert_eq!(self.deadline, self.cores_timeout(), "stale deadline");
+        let smoltcp = self.iface.poll_at(now, sockets);
+        match (smoltcp, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest timer of router discovery, MLD and the negotiation.
+    fn cores_timeout(&self) -> Option<Instant> {
         [
-            self.iface.poll_at(now, sockets),
             self.rd.poll_timeout(),
             self.mld.poll_timeout(),
             self.negotiator.as_ref().and_then(|n| n.poll_timeout()),
@@ -287,6 +327,17 @@ impl Host {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Recomputes the cached deadline after a core changed.
+    fn refresh_deadline(&mut self) {
+        self.deadline = self.cores_timeout();
+    }
+
+    /// A core changed outside a poll: refresh the deadline and run the cores at the next poll.
+    fn changed(&mut self) {
+        self.dirty = true;
+        self.refresh_deadline();
     }
 
     /// How long until [`poll`](Self::poll) is next needed, from `now`: zero when it is

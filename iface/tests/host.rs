@@ -334,3 +334,44 @@ fn a_group_smoltcp_cannot_hold_is_refused_and_never_reported() {
         .expect("a solicitation is scheduled");
     assert!(delay <= Duration::from_secs(1), "{delay}");
 }
+
+#[test]
+fn timers_fire_when_announced_though_polls_with_nothing_due_skip_the_cores() {
+    let mut w = World::new();
+    let mut storage = [SocketStorage::EMPTY; 1];
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    w.host.link_up(w.now, &mut w.rng);
+    let step = Duration::from_millis(1);
+    let mut solicited = vec![];
+    while w.now < Instant::from_secs(9) {
+        let due = w.host.poll_at(w.now, &sockets);
+        let before = w.sent.len();
+        w.step(&mut sockets);
+        if w.sent[before..].iter().any(|f| icmp_type(f) == Some(133)) {
+            // Sent at the first poll at or after the instant `poll_at` announced.
+            let due = due.expect("a timer was pending");
+            assert!(due <= w.now && w.now < due + step, "{due} vs {}", w.now);
+            solicited.push(w.now);
+        } else {
+            assert!(due.is_none_or(|due| due > w.now), "nothing sent though due");
+        }
+        w.now += step;
+    }
+    // RFC 4861 §6.3.7: solicitations RTR_SOLICITATION_INTERVAL (4 s) apart.
+    assert_eq!(solicited.len(), 3, "{solicited:?}");
+    assert_eq!(solicited[1] - solicited[0], Duration::from_secs(4));
+    assert_eq!(solicited[2] - solicited[1], Duration::from_secs(4));
+
+    // A control frame arriving between timers is handled at once.
+    w.inject(&advertisement(1400));
+    w.step(&mut sockets);
+    assert_eq!(w.host.filter_counters().router_advertisements, 1);
+    assert_eq!(w.host.router_discovery().mtu(), 1400);
+    assert!(
+        w.host
+            .interface()
+            .routes()
+            .get_default_ipv6_route()
+            .is_some()
+    );
+}
