@@ -157,6 +157,25 @@ pub enum TreeEvent {
     },
 }
 
+impl core::fmt::Display for TreeEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TreeEvent::PrefixAcquired { prefix } => write!(f, "holds {prefix}"),
+            TreeEvent::PrefixLost { prefix } => write!(f, "lost {prefix}"),
+            TreeEvent::Delegated { link, prefix } => {
+                write!(f, "delegated {prefix} on link {}", link.0)
+            }
+            TreeEvent::DelegationEnded { link, prefix } => {
+                write!(f, "delegation of {prefix} on link {} ended", link.0)
+            }
+            TreeEvent::UpstreamAddress { address } => write!(f, "upstream address {address}"),
+            TreeEvent::PoolExhausted { link } => {
+                write!(f, "no prefix left for link {}", link.0)
+            }
+        }
+    }
+}
+
 /// The link-local address of every downstream link: the router is the only other node there.
 pub const DOWNSTREAM_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 
