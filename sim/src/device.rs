@@ -238,3 +238,58 @@ impl IndexMut<usize> for Ports<'_> {
         &mut self.ports[i]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use smoltcp::phy::{Device, RxToken, TxToken};
+    use smoltcp::time::Instant;
+
+    use crate::{LinkParams, Node, Ports, Sim};
+
+    struct Idle;
+    impl Node for Idle {
+        fn poll(&mut self, _: Instant, _: &mut Ports<'_>) {}
+    }
+
+    /// smoltcp answers a packet from inside the receive token's closure, through the paired
+    /// transmit token: that must work, and the answer must go out on the link.
+    #[test]
+    fn reply_from_inside_receive() {
+        let mut sim = Sim::new(0);
+        let a = sim.add_node("a", Idle);
+        let b = sim.add_node("b", Idle);
+        let (pa, pb) = (sim.add_port(a), sim.add_port(b));
+        let link = sim.connect(pa, pb, LinkParams::default()).unwrap();
+        let (mut da, mut db) = (sim.device(pa), sim.device(pb));
+        assert!(db.receive(Instant::ZERO).is_none());
+        da.transmit(Instant::ZERO)
+            .unwrap()
+            .consume(4, |buf| buf.copy_from_slice(b"\x60req"));
+        sim.run_until(Instant::from_millis(1));
+        assert_eq!(db.pending(), 1);
+        let (rx, tx) = db.receive(sim.now()).unwrap();
+        let len = rx.consume(|frame| {
+            tx.consume(frame.len() + 1, |out| {
+                out[..frame.len()].copy_from_slice(frame);
+                out[frame.len()] = b'!';
+            });
+            frame.len()
+        });
+        assert_eq!(len, 4);
+        sim.run_until(Instant::from_millis(2));
+        assert_eq!(da.recv(|f| f.to_vec()), Some(b"\x60req!".to_vec()));
+        assert_eq!(da.recv(|f| f.to_vec()), None);
+        let c = sim.link_counters(link);
+        assert_eq!(
+            (c.directions[0].delivered, c.directions[1].delivered),
+            (1, 1)
+        );
+        assert_eq!(db.counters().rx_bytes, 4);
+        assert_eq!(db.counters().tx_bytes, 5);
+        assert_eq!(
+            sim.counters().frame_pool,
+            2,
+            "the pool holds what was in flight at once"
+        );
+    }
+}

@@ -82,7 +82,10 @@
 //! and is then reused: in steady state nothing is allocated per frame. A frame costs a copy
 //! into the pool (the node writes it there directly), three random draws when the link has
 //! faults, and a push and pop of the event queue; receiving hands the node a slice of the
-//! pooled buffer.
+//! pooled buffer. Measured with `examples/two_hosts.rs` (frames relayed along a chain of 8
+//! links with loss, about 650 frames in flight): about 1,100 instructions per frame and hop
+//! under callgrind, 200 to 350 ns on the 2-core development machine, a quarter of it in the
+//! event queue. A smoltcp TCP transfer costs about 1.8 µs per frame, smoltcp included.
 //!
 //! # Design notes
 //!

@@ -369,7 +369,7 @@ impl Sim {
     /// Runs until `done` returns true (checked before each instant is processed) or virtual
     /// time `deadline` is reached; returns whether `done` became true. For tests: "run until
     /// the transfer finished, but at most ten minutes".
-    pub fn run_until_true(
+    pub fn run_until_done(
         &mut self,
         deadline: Instant,
         mut done: impl FnMut(&mut Sim) -> bool,

@@ -6,92 +6,17 @@ use core::time::Duration;
 use std::path::PathBuf;
 use std::process::Command;
 
-use bridgeless_sim::{LinkCounters, LinkParams, Node, NodeId, Port, Ports, Sim};
-use rand_core::RngCore;
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::tcp;
-use smoltcp::time::Instant;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv6Address};
+mod common;
 
-const PORT: u16 = 5000;
+use bridgeless_sim::{LinkCounters, LinkParams, NodeId, Sim};
+use common::tcp_host::TcpHost;
+use rand_core::RngCore;
+use smoltcp::time::Instant;
+use smoltcp::wire::Ipv6Address;
 const SIZE: usize = 1 << 20;
 
 fn addr(n: u16) -> Ipv6Address {
     Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, n)
-}
-
-/// A smoltcp interface with one TCP socket: the server reads everything, the client writes
-/// `data` then closes.
-struct TcpHost {
-    iface: Interface,
-    sockets: SocketSet<'static>,
-    tcp: SocketHandle,
-    server: bool,
-    data: Vec<u8>,
-    written: usize,
-    received: Vec<u8>,
-}
-
-impl TcpHost {
-    fn new(device: &mut Port, random_seed: u64, n: u16, server: bool, data: Vec<u8>) -> Self {
-        let mut config = Config::new(HardwareAddress::Ip);
-        config.random_seed = random_seed;
-        let mut iface = Interface::new(config, device, Instant::ZERO);
-        iface.update_ip_addrs(|addrs| {
-            addrs
-                .push(IpCidr::new(IpAddress::Ipv6(addr(n)), 64))
-                .unwrap();
-        });
-        let mut sockets = SocketSet::new(Vec::new());
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
-            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
-        );
-        if server {
-            socket.listen(PORT).unwrap();
-        } else {
-            socket
-                .connect(iface.context(), (IpAddress::Ipv6(addr(1)), PORT), 49_152)
-                .unwrap();
-        }
-        let tcp = sockets.add(socket);
-        TcpHost {
-            iface,
-            sockets,
-            tcp,
-            server,
-            data,
-            written: 0,
-            received: Vec::new(),
-        }
-    }
-}
-
-impl Node for TcpHost {
-    fn poll(&mut self, now: Instant, ports: &mut Ports<'_>) {
-        self.iface.poll(now, &mut ports[0], &mut self.sockets);
-        let socket = self.sockets.get_mut::<tcp::Socket<'_>>(self.tcp);
-        if self.server {
-            while socket.can_recv() {
-                socket
-                    .recv(|buf| {
-                        self.received.extend_from_slice(buf);
-                        (buf.len(), ())
-                    })
-                    .unwrap();
-            }
-        } else if socket.can_send() && self.written < self.data.len() {
-            self.written += socket.send_slice(&self.data[self.written..]).unwrap();
-            if self.written == self.data.len() {
-                socket.close();
-            }
-        }
-        self.iface.poll(now, &mut ports[0], &mut self.sockets);
-    }
-
-    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
-        self.iface.poll_at(now, &self.sockets)
-    }
 }
 
 struct Run {
@@ -110,11 +35,11 @@ fn run(seed: u64, pcap_file: Option<&PathBuf>) -> Run {
     // Each host's own random stream seeds its TCP initial sequence numbers and ports.
     let (seed_s, seed_c) = (sim.rng(1).next_u64(), sim.rng(2).next_u64());
     let server: NodeId = sim.add_node_with("server", 1, |ports| {
-        TcpHost::new(&mut ports[0], seed_s, 1, true, Vec::new())
+        TcpHost::new(&mut ports[0], seed_s, addr(1), None, None, Vec::new())
     });
     let sent = data.clone();
     let client = sim.add_node_with("client", 1, |ports| {
-        TcpHost::new(&mut ports[0], seed_c, 2, false, sent)
+        TcpHost::new(&mut ports[0], seed_c, addr(2), None, Some(addr(1)), sent)
     });
     let (ps, pc) = (sim.node_ports(server)[0], sim.node_ports(client)[0]);
     let params = LinkParams {
@@ -129,7 +54,7 @@ fn run(seed: u64, pcap_file: Option<&PathBuf>) -> Run {
         Some(path) => sim.capture_link(link, path).unwrap(),
         None => sim.capture_link_in_memory(link),
     }
-    let done = sim.run_until_true(Instant::from_secs(600), |sim| {
+    let done = sim.run_until_done(Instant::from_secs(600), |sim| {
         sim.node::<TcpHost>(server).unwrap().received.len() == SIZE
     });
     let finished_at = done.then(|| sim.now());

@@ -1,6 +1,8 @@
 //! Nodes shared by the integration tests: a scripted sender and a recording sink.
 #![allow(dead_code)]
 
+pub mod tcp_host;
+
 use bridgeless_sim::{Node, Ports};
 use smoltcp::time::Instant;
 
