@@ -568,13 +568,13 @@ fn invalid_solicitations_are_counted_by_reason_and_not_answered() {
     let c = *ra.counters();
     assert_eq!(
         [
-            c.invalid_hop_limit,
-            c.invalid_checksum,
-            c.invalid_code,
-            c.invalid_option_length,
-            c.invalid_source,
-            c.invalid_truncated,
-            c.invalid_not_nd
+            c.invalid.hop_limit,
+            c.invalid.checksum,
+            c.invalid.code,
+            c.invalid.option_length,
+            c.invalid.source,
+            c.invalid.truncated,
+            c.invalid.not_nd
         ],
         [1; 7]
     );

@@ -232,14 +232,14 @@ impl Rig {
     /// the advertiser counted nothing invalid from the kernel.
     fn assert_clean(&mut self) {
         let c = *self.ra.counters();
-        let invalid = c.invalid_truncated
-            + c.invalid_not_nd
-            + c.invalid_extension_header
-            + c.invalid_hop_limit
-            + c.invalid_checksum
-            + c.invalid_code
-            + c.invalid_source
-            + c.invalid_option_length;
+        let invalid = c.invalid.truncated
+            + c.invalid.not_nd
+            + c.invalid.extension_header
+            + c.invalid.hop_limit
+            + c.invalid.checksum
+            + c.invalid.code
+            + c.invalid.source
+            + c.invalid.option_length;
         assert_eq!(invalid, 0, "{c:?}");
         let log = self.link.recorder.get_mut();
         log.link.flush().unwrap();

@@ -563,10 +563,10 @@ fn invalid_advertisements_are_dropped_and_counted() {
     let c = *rd.counters();
     assert_eq!(
         (
-            c.invalid_hop_limit,
-            c.invalid_checksum,
-            c.invalid_source,
-            c.invalid_truncated
+            c.invalid.hop_limit,
+            c.invalid.checksum,
+            c.invalid.source,
+            c.invalid.truncated
         ),
         (1, 1, 1, 2)
     );

@@ -385,22 +385,8 @@ pub struct Counters {
     pub transmit_buffer_too_small: u64,
     /// Advertisements accepted and processed.
     pub advertisements: u64,
-    /// Packets cut short.
-    pub invalid_truncated: u64,
-    /// Not IPv6, not ICMPv6, or not an ND message at all.
-    pub invalid_not_nd: u64,
-    /// Refused extension headers, Authentication Header or fragments (RFC 6980 §5).
-    pub invalid_extension_header: u64,
-    /// Hop limit other than 255 (RFC 4861 §6.1.2): sent from off the link.
-    pub invalid_hop_limit: u64,
-    /// Wrong ICMPv6 checksum.
-    pub invalid_checksum: u64,
-    /// ICMPv6 code other than 0.
-    pub invalid_code: u64,
-    /// Advertisement from a source that is not link-local (RFC 4861 §6.1.2).
-    pub invalid_source: u64,
-    /// An option of length zero, or one running past the message.
-    pub invalid_option_length: u64,
+    /// Packets that failed ND validation, by reason.
+    pub invalid: NdInvalidCounters,
     /// Valid ND messages other than advertisements (see [`Dropped::NotAdvertisement`]).
     pub not_advertisement: u64,
     /// Link-layer address options, meaningless here and skipped.
@@ -445,27 +431,63 @@ pub struct Counters {
     pub events_dropped: u64,
 }
 
-impl Counters {
-    fn count_invalid(&mut self, e: ValidationError) {
+/// Neighbor Discovery packets that failed validation ([`ndp::parse_ipv6`], RFC 4861 §6.1),
+/// by reason: shared by the host's router discovery and the router's advertiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NdInvalidCounters {
+    /// Packets cut short.
+    pub truncated: u64,
+    /// Not IPv6, not ICMPv6, or not an ND message at all.
+    pub not_nd: u64,
+    /// Refused extension headers, Authentication Header or fragments (RFC 6980 §5).
+    pub extension_header: u64,
+    /// Hop limit other than 255 (RFC 4861 §6.1): sent from off the link.
+    pub hop_limit: u64,
+    /// Wrong ICMPv6 checksum.
+    pub checksum: u64,
+    /// ICMPv6 code other than 0.
+    pub code: u64,
+    /// A source address the message may not have: an advertisement not from a link-local
+    /// address, a solicitation from `::` with a link-layer address option (RFC 4861 §6.1).
+    pub source: u64,
+    /// An option of length zero, or one running past the message.
+    pub option_length: u64,
+}
+
+impl NdInvalidCounters {
+    /// Counts one packet that failed validation with `e`.
+    pub fn count(&mut self, e: ValidationError) {
         let counter = match e {
-            ValidationError::Truncated => &mut self.invalid_truncated,
+            ValidationError::Truncated => &mut self.truncated,
             ValidationError::ExtensionHeader(_) | ValidationError::Fragmented => {
-                &mut self.invalid_extension_header
+                &mut self.extension_header
             }
-            ValidationError::HopLimit => &mut self.invalid_hop_limit,
-            ValidationError::Checksum => &mut self.invalid_checksum,
-            ValidationError::Code => &mut self.invalid_code,
-            ValidationError::SourceAddress => &mut self.invalid_source,
-            ValidationError::OptionLength => &mut self.invalid_option_length,
+            ValidationError::HopLimit => &mut self.hop_limit,
+            ValidationError::Checksum => &mut self.checksum,
+            ValidationError::Code => &mut self.code,
+            ValidationError::SourceAddress => &mut self.source,
+            ValidationError::OptionLength => &mut self.option_length,
             // ND validation returns none of the MLD reasons; count them with "not ND".
             ValidationError::NotIpv6
             | ValidationError::NotIcmpv6
             | ValidationError::NotNdp
             | ValidationError::NotMld
             | ValidationError::RouterAlert
-            | ValidationError::Malformed => &mut self.invalid_not_nd,
+            | ValidationError::Malformed => &mut self.not_nd,
         };
         *counter += 1;
+    }
+
+    /// All invalid packets.
+    pub fn total(&self) -> u64 {
+        self.truncated
+            + self.not_nd
+            + self.extension_header
+            + self.hop_limit
+            + self.checksum
+            + self.code
+            + self.source
+            + self.option_length
     }
 }
 

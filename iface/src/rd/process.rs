@@ -77,7 +77,7 @@ impl RouterDiscovery {
             Ok(received) => received,
             Err(e) => {
                 debug!("rd: dropped ND packet: {e}");
-                self.counters.count_invalid(e);
+                self.counters.invalid.count(e);
                 return Err(Dropped::Invalid(e));
             }
         };

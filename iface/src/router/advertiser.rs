@@ -485,7 +485,7 @@ impl RouterAdvertiser {
             Ok(r) => r,
             Err(e) => {
                 trace!("ra: dropped invalid packet: {e}");
-                self.counters.count_invalid(e);
+                self.counters.invalid.count(e);
                 return Err(Dropped::Invalid(e));
             }
         };

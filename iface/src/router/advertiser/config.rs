@@ -330,23 +330,8 @@ pub struct Counters {
     pub rate_limited: u64,
     /// Solicitations ignored because the advertiser has stopped.
     pub solicitations_after_stop: u64,
-    /// Invalid: packets cut short.
-    pub invalid_truncated: u64,
-    /// Invalid: not IPv6, not ICMPv6, or not an ND message.
-    pub invalid_not_nd: u64,
-    /// Invalid: refused extension headers, Authentication Header or fragments (RFC 6980 §5).
-    pub invalid_extension_header: u64,
-    /// Invalid: hop limit other than 255, sent from off the link (RFC 4861 §6.1.1).
-    pub invalid_hop_limit: u64,
-    /// Invalid: wrong ICMPv6 checksum.
-    pub invalid_checksum: u64,
-    /// Invalid: ICMPv6 code other than 0.
-    pub invalid_code: u64,
-    /// Invalid: a solicitation from `::` with a source link-layer address option, or an
-    /// advertisement not from a link-local address (RFC 4861 §6.1).
-    pub invalid_source: u64,
-    /// Invalid: an option of length zero (RFC 4861 §6.1.1).
-    pub invalid_option_length: u64,
+    /// Solicitations that failed ND validation, by reason.
+    pub invalid: crate::rd::NdInvalidCounters,
     /// Source link-layer address options in solicitations: meaningless here, skipped.
     pub link_layer_options: u64,
     /// Valid advertisements from other routers on the link.
@@ -364,28 +349,6 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub(super) fn count_invalid(&mut self, e: ValidationError) {
-        let counter = match e {
-            ValidationError::Truncated => &mut self.invalid_truncated,
-            ValidationError::ExtensionHeader(_) | ValidationError::Fragmented => {
-                &mut self.invalid_extension_header
-            }
-            ValidationError::HopLimit => &mut self.invalid_hop_limit,
-            ValidationError::Checksum => &mut self.invalid_checksum,
-            ValidationError::Code => &mut self.invalid_code,
-            ValidationError::SourceAddress => &mut self.invalid_source,
-            ValidationError::OptionLength => &mut self.invalid_option_length,
-            // ND validation returns none of the MLD reasons; count them with "not ND".
-            ValidationError::NotIpv6
-            | ValidationError::NotIcmpv6
-            | ValidationError::NotNdp
-            | ValidationError::NotMld
-            | ValidationError::RouterAlert
-            | ValidationError::Malformed => &mut self.invalid_not_nd,
-        };
-        *counter += 1;
-    }
-
     /// Solicited advertisements sent, to all-nodes or to the solicitor.
     pub fn solicited_sent(&self) -> u64 {
         self.solicited_multicast_sent + self.solicited_unicast_sent
