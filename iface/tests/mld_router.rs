@@ -367,19 +367,19 @@ impl Tree {
         let mut net = Net::new();
         let link = |i: u16| LinkConfig::new(ll(i));
         let (qc, hc) = (QuerierConfig::default(), Config::default());
-        let root = Proxy::new(qc, hc, None, [link(1), link(2), link(3)], net.now).unwrap();
+        let root = Proxy::new(qc, hc, None, &[link(1), link(2), link(3)], net.now).unwrap();
         let a = Proxy::new(
             qc,
             hc,
             Some(link(0x21)),
-            [link(4), link(5), link(6)],
+            &[link(4), link(5), link(6)],
             net.now,
         );
         let b = Proxy::new(
             qc,
             hc,
             Some(link(0x22)),
-            [link(7), link(8), link(9)],
+            &[link(7), link(8), link(9)],
             net.now,
         );
         net.proxies = vec![root, a.unwrap(), b.unwrap()];

@@ -4,6 +4,7 @@
 pub mod advertiser;
 pub mod forward;
 pub mod io;
+pub mod multicast;
 mod node;
 pub mod tree;
 
@@ -12,5 +13,6 @@ pub use forward::{
     LinkConfig, LinkCounters, LinkId, Route, Verdict,
 };
 pub use io::LinkIo;
+pub use multicast::{MAX_MULTICAST_LINKS, RouterMldProxy};
 pub use node::{FrameSink, Links, LocalCounters, MAX_FRAME, RX_BUDGET, Router};
 pub use tree::{BuildError, LinkRole, RouterConfig, RouterLink, Tree, TreeEvent};

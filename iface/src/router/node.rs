@@ -7,6 +7,7 @@ use smoltcp::wire::{IpProtocol, Ipv6Address, checksum};
 
 use super::forward::{Forwarder, LinkId, Verdict};
 use super::io::LinkIo;
+use super::multicast::{Multicast, RouterMldProxy};
 use super::tree::{BuildError, RouterConfig, RouterLink, Tree, TreeEvent};
 
 /// The largest frame the router handles: the largest IPv6 packet without a jumbogram.
@@ -23,6 +24,10 @@ pub struct LocalCounters {
     pub echo_replies: u64,
     /// Packets for the router that no protocol of it handles (counted, dropped).
     pub unhandled: u64,
+    /// Multicast packets not forwarded because the router has no multicast routing.
+    pub multicast_unrouted: u64,
+    /// Multicast packets the MLD proxy refused (scope, boundary, link-local source).
+    pub multicast_refused: u64,
     /// Frames a device refused to send (its queue was full).
     pub tx_refused: u64,
 }
@@ -55,6 +60,9 @@ impl FrameSink for Links<'_, '_> {
 pub struct Router {
     forwarder: Forwarder,
     tree: Option<Tree>,
+    multicast: Option<Multicast>,
+    /// Scratch list of the links a multicast packet is copied to.
+    fanout: Vec<LinkId>,
     local: LocalCounters,
     rx: Vec<u8>,
     icmp: Vec<u8>,
@@ -69,6 +77,8 @@ impl Router {
         Router {
             forwarder,
             tree: None,
+            multicast: None,
+            fanout: Vec::new(),
             local: LocalCounters::default(),
             rx: vec![0; MAX_FRAME],
             icmp: vec![0; 1280],
@@ -89,8 +99,20 @@ impl Router {
         links: &[RouterLink],
         now: Instant,
     ) -> Result<Self, BuildError> {
+        let multicast = config.multicast;
         let (tree, forwarder) = Tree::build(config, links, now)?;
         let mut router = Router::new(forwarder);
+        if multicast {
+            let described: Vec<_> = links
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    let link = router.forwarder.link(LinkId(i as u16))?;
+                    Some((l.role, link.link_local, l.mtu))
+                })
+                .collect();
+            router.multicast = Some(Multicast::new(&described, now)?);
+        }
         router.tree = Some(tree);
         Ok(router)
     }
@@ -100,6 +122,12 @@ impl Router {
         self.tree.as_ref()
     }
 
+    /// The MLD proxy (queriers per downstream link, upstream host) of a router built with
+    /// multicast routing on: listeners per group and source, counters per group and link.
+    pub fn multicast(&self) -> Option<&RouterMldProxy> {
+        self.multicast.as_ref().map(Multicast::proxy)
+    }
+
     /// The next event of the address tree.
     pub fn poll_event(&mut self) -> Option<TreeEvent> {
         self.tree.as_mut()?.poll_event()
@@ -107,7 +135,9 @@ impl Router {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next needed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tree.as_ref()?.poll_timeout()
+        let tree = self.tree.as_ref().and_then(Tree::poll_timeout);
+        let multicast = self.multicast.as_ref().and_then(Multicast::poll_timeout);
+        tree.into_iter().chain(multicast).min()
     }
 
     /// Serves the protocol timers that are due.
@@ -115,13 +145,20 @@ impl Router {
         if let Some(tree) = self.tree.as_mut() {
             tree.handle_timeout(now, rng, &mut self.forwarder);
         }
+        if let Some(multicast) = self.multicast.as_mut() {
+            multicast.handle_timeout(now);
+        }
     }
 
     /// Writes the router's next control packet (Router Advertisement, Router Solicitation,
-    /// DHCPv6) into `buf` and says which link it goes out of.
+    /// DHCPv6, MLD query or report) into `buf` and says which link it goes out of.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(LinkId, usize)> {
-        let tree = self.tree.as_mut()?;
-        tree.poll_transmit(now, buf, &mut self.scratch, &self.forwarder)
+        if let Some(tree) = self.tree.as_mut()
+            && let Some(sent) = tree.poll_transmit(now, buf, &mut self.scratch, &self.forwarder)
+        {
+            return Some(sent);
+        }
+        self.multicast.as_mut()?.poll_transmit(now, buf)
     }
 
     /// The data plane.
@@ -159,12 +196,55 @@ impl Router {
                 }
             }
             Verdict::Local { len } => self.handle_local(now, link, &frame[..len], sink, rng),
-            Verdict::Multicast { .. } => {
-                // Replicated by the multicast routing state once it is attached; until then
-                // nobody listens beyond the link.
-            }
+            Verdict::Multicast { len } => self.replicate(now, link, &frame[..len], sink),
             Verdict::Drop(_) => {}
         }
+    }
+
+    /// Copies a multicast packet to the links whose listeners want it (RFC 4605 §4.2).
+    fn replicate(
+        &mut self,
+        now: Instant,
+        in_link: LinkId,
+        packet: &[u8],
+        sink: &mut dyn FrameSink,
+    ) {
+        let Some(multicast) = self.multicast.as_mut() else {
+            self.local.multicast_unrouted += 1;
+            return;
+        };
+        let (Ok(src), Ok(dst)) = (
+            <[u8; 16]>::try_from(&packet[8..24]),
+            <[u8; 16]>::try_from(&packet[24..40]),
+        ) else {
+            return;
+        };
+        let mut fanout = core::mem::take(&mut self.fanout);
+        let routed = multicast.forward(
+            in_link,
+            &Ipv6Address::from(dst),
+            &Ipv6Address::from(src),
+            &mut fanout,
+        );
+        if routed.is_err() {
+            self.local.multicast_refused += 1;
+        }
+        for &out in &fanout {
+            match self
+                .forwarder
+                .replicate(now, in_link, out, packet, &mut self.icmp)
+            {
+                Verdict::Forward { link, .. } => self.send_copy(link, packet, sink),
+                Verdict::Error { link, len, .. } => {
+                    let icmp = &self.icmp[..len];
+                    if !sink.send(link, len, &mut |buf| buf.copy_from_slice(icmp)) {
+                        self.local.tx_refused += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.fanout = fanout;
     }
 
     fn send_copy(&mut self, out: LinkId, packet: &[u8], sink: &mut dyn FrameSink) {
@@ -200,6 +280,10 @@ impl Router {
                     false
                 }
             }
+            (Some((130 | 131 | 132 | 143, _)), _) => match self.multicast.as_mut() {
+                Some(multicast) => multicast.handle_mld(now, link, packet, rng),
+                None => false,
+            },
             (Some((133 | 134, _)), _) => match self.tree.as_mut() {
                 Some(tree) => tree.handle_nd(now, link, packet, rng, &mut self.forwarder),
                 None => false,

@@ -67,6 +67,10 @@ pub struct RouterConfig {
     /// MaxRtrAdvInterval of the Router Advertisements on downstream links (RFC 4861 §6.2.1);
     /// MinRtrAdvInterval and the router lifetime follow from it.
     pub ra_interval: Duration,
+    /// Multicast routing: an MLD querier on every downstream link and MLD proxying upstream
+    /// (RFC 4605), so that groups reach exactly the links with listeners. Without it no
+    /// multicast packet beyond link scope is forwarded.
+    pub multicast: bool,
 }
 
 impl RouterConfig {
@@ -80,6 +84,7 @@ impl RouterConfig {
             name: name.to_string(),
             forwarder: ForwarderConfig::default(),
             ra_interval: Duration::from_secs(600),
+            multicast: true,
         }
     }
 
@@ -103,6 +108,9 @@ pub enum BuildError {
     Config,
     /// The route table is too small for the links' addresses.
     TableFull,
+    /// Multicast routing is on and there are more downstream links than
+    /// [`MAX_MULTICAST_LINKS`](super::multicast::MAX_MULTICAST_LINKS).
+    TooManyMulticastLinks,
 }
 
 impl core::fmt::Display for BuildError {
@@ -112,6 +120,7 @@ impl core::fmt::Display for BuildError {
             BuildError::NoPrefix => "no prefix and no upstream link to request one from",
             BuildError::Config => "invalid prefix length or advertisement interval",
             BuildError::TableFull => "route table too small for the links",
+            BuildError::TooManyMulticastLinks => "too many downstream links for multicast routing",
         })
     }
 }
