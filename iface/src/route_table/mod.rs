@@ -112,7 +112,7 @@ const NONE: u32 = 0x7fff_ffff;
 const NODE: u32 = 1 << 31;
 /// The `len` of a free route slot.
 const FREE: u8 = u8::MAX;
-/// The most routes a table may be made for, so that every index fits below [`NONE`].
+/// The most routes a table may be made for (2^26), so that every internal index fits in 31 bits.
 pub const MAX_ROUTES: usize = 1 << 26;
 
 /// The error of inserting a new prefix into a table that already holds its `max_routes`.
