@@ -1,13 +1,21 @@
 //! IPv6 longest-prefix-match lookup cost in bridgeless-iface's
-//! [`RouteTable`](bridgeless_iface::route_table::RouteTable) with 10, 10,000 and 100,000
-//! routes, against the naive linear scan a user might write (a `Vec` of routes scanned for the
-//! longest match) at 10 and 10,000 routes.
+//! [`RouteTable`](bridgeless_iface::route_table::RouteTable) (a Poptrie-style multibit trie)
+//! with 10, 10,000 and 100,000 routes, against what a user would write instead: one std
+//! `HashMap<u128, u32>` per prefix length present, keyed by the masked address and probed from
+//! the longest length down (and, at 10 routes, a linear scan of a `Vec`).
 //!
-//! Tables hold a default route plus random /32-/64 prefixes under four /16s (so that prefixes
-//! nest); half of the probed addresses fall inside a random route, half are random under five
-//! /16s. Each iteration is one lookup, so criterion's time per iteration is the per-lookup cost.
-//! Both implementations are checked to agree on every probe before anything is timed.
+//! Two route sets:
+//! - `random`: distinct random prefixes of lengths 16..=64 anywhere in the address space;
+//! - `delegation`: what a tree of routers that delegates prefixes holds: a few /32s, /48s
+//!   under them, /56s under those and /64s under those (about 1 : 10 : 30 : 60).
+//!
+//! Seven of every eight probed addresses fall inside a random route (random host bits), the
+//! eighth is a random address (almost always a miss). Each iteration is one lookup, so
+//! criterion's time per iteration is the per-lookup cost. All implementations are checked to
+//! agree on every probe before anything is timed. Heap bytes per route of the trie and (an
+//! estimate from the hash maps' capacities) of the hash maps are printed to stderr.
 
+use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 
 use bridgeless_iface::route_table::RouteTable;
@@ -31,6 +39,9 @@ impl SplitMix {
     fn u128(&mut self) -> u128 {
         (u128::from(self.next()) << 64) | u128::from(self.next())
     }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
 }
 
 fn mask(len: u8) -> u128 {
@@ -41,81 +52,182 @@ fn mask(len: u8) -> u128 {
     }
 }
 
-/// A default route plus `n - 1` distinct random /32-/64 prefixes.
-fn routes(n: usize, rng: &mut SplitMix) -> Vec<(Ipv6Cidr, u32)> {
-    let mut v = vec![(Ipv6Cidr::new(Ipv6Address::UNSPECIFIED, 0), 0)];
-    let mut seen = std::collections::HashSet::new();
+/// Routes as (masked prefix, length, value).
+type Routes = Vec<(u128, u8, u32)>;
+
+/// `n` distinct random prefixes of lengths 16..=64.
+fn random_routes(n: usize, rng: &mut SplitMix) -> Routes {
+    let mut seen = HashSet::new();
+    let mut v = Vec::with_capacity(n);
     while v.len() < n {
-        let len = 32 + (rng.next() % 33) as u8;
-        let top = u128::from(0x2001 + (rng.next() % 4) as u16) << 112;
-        let bits = (top | (rng.u128() >> 16)) & mask(len);
+        let len = 16 + rng.below(49) as u8;
+        let bits = rng.u128() & mask(len);
         if seen.insert((bits, len)) {
-            v.push((Ipv6Cidr::new(Ipv6Address::from(bits), len), v.len() as u32));
+            v.push((bits, len, v.len() as u32));
         }
     }
     v
 }
 
-fn probes(routes: &[(Ipv6Cidr, u32)], rng: &mut SplitMix) -> Vec<Ipv6Address> {
+/// `n` distinct prefixes of a delegation tree: /32s, /48s under them, /56s under those,
+/// /64s under those; shorter prefixes first, as routers learn them.
+fn delegation_routes(n: usize, rng: &mut SplitMix) -> Routes {
+    let n32 = (n / 2000).clamp(1, 8);
+    let n48 = ((n - n32) / 10).max(1);
+    let n56 = ((n - n32 - n48) / 3).max(1);
+    let mut seen = HashSet::new();
+    let mut v: Routes = Vec::with_capacity(n);
+    let mut add = |v: &mut Routes, bits: u128, len: u8| {
+        if seen.insert((bits, len)) {
+            v.push((bits, len, v.len() as u32));
+        }
+    };
+    while v.len() < n32 {
+        // Global unicast 2000::/3.
+        let bits = ((0x2000_0000 | (rng.next() & 0x1fff_ffff)) as u128) << 96;
+        add(&mut v, bits, 32);
+    }
+    for (count, parent_len, len) in [(n48, 32, 48), (n56, 48, 56), (usize::MAX, 56, 64)] {
+        let parents: Vec<u128> = v
+            .iter()
+            .filter(|r| r.1 == parent_len)
+            .map(|r| r.0)
+            .collect();
+        let goal = v.len().saturating_add(count).min(n);
+        while v.len() < goal {
+            let parent = parents[rng.below(parents.len())];
+            let bits = (parent | (rng.u128() >> parent_len)) & mask(len);
+            add(&mut v, bits, len);
+        }
+    }
+    v
+}
+
+fn probes(routes: &Routes, rng: &mut SplitMix) -> Vec<Ipv6Address> {
     (0..PROBES)
         .map(|i| {
             let r = rng.u128();
-            if i % 2 == 0 {
-                let (c, _) = routes[rng.next() as usize % routes.len()];
-                let m = mask(c.prefix_len());
-                Ipv6Address::from((u128::from(c.address()) & m) | (r & !m))
+            if i % 8 == 7 {
+                Ipv6Address::from(r)
             } else {
-                Ipv6Address::from((u128::from(0x2001 + (rng.next() % 5) as u16) << 112) | (r >> 16))
+                let (bits, len, _) = routes[rng.below(routes.len())];
+                Ipv6Address::from(bits | (r & !mask(len)))
             }
         })
         .collect()
 }
 
-/// The linear scan a user would write.
-fn naive_lookup(routes: &[(Ipv6Cidr, u32)], addr: Ipv6Address) -> Option<(Ipv6Cidr, u32)> {
-    let mut best: Option<(Ipv6Cidr, u32)> = None;
-    for &(c, v) in routes {
-        if c.contains_addr(&addr) && best.is_none_or(|(b, _)| c.prefix_len() > b.prefix_len()) {
-            best = Some((c, v));
+/// What a user would write: a hash map per prefix length present, probed longest first.
+struct ByLength(Vec<(u8, HashMap<u128, u32>)>);
+
+impl ByLength {
+    fn new(routes: &Routes) -> Self {
+        let mut maps: Vec<(u8, HashMap<u128, u32>)> = Vec::new();
+        for &(bits, len, v) in routes {
+            match maps.iter_mut().find(|(l, _)| *l == len) {
+                Some((_, m)) => {
+                    m.insert(bits, v);
+                }
+                None => maps.push((len, HashMap::from([(bits, v)]))),
+            }
+        }
+        maps.sort_by_key(|(l, _)| core::cmp::Reverse(*l));
+        ByLength(maps)
+    }
+
+    fn lookup(&self, addr: Ipv6Address) -> Option<(Ipv6Cidr, u32)> {
+        let a = u128::from(addr);
+        self.0.iter().find_map(|(len, m)| {
+            let key = a & mask(*len);
+            m.get(&key)
+                .map(|&v| (Ipv6Cidr::new(Ipv6Address::from(key), *len), v))
+        })
+    }
+
+    /// Heap bytes, estimated from capacities: buckets (7/8 load) of (key, value) plus one
+    /// control byte each.
+    fn memory_bytes(&self) -> usize {
+        self.0
+            .iter()
+            .map(|(_, m)| {
+                let buckets = (m.capacity() * 8 / 7).next_power_of_two();
+                buckets * (size_of::<(u128, u32)>() + 1)
+            })
+            .sum()
+    }
+}
+
+/// The linear scan a user might write for a handful of routes.
+fn scan_lookup(routes: &Routes, addr: Ipv6Address) -> Option<(Ipv6Cidr, u32)> {
+    let a = u128::from(addr);
+    let mut best: Option<(u128, u8, u32)> = None;
+    for &(bits, len, v) in routes {
+        if a & mask(len) == bits && best.is_none_or(|b| len > b.1) {
+            best = Some((bits, len, v));
         }
     }
-    best
+    best.map(|(bits, len, v)| (Ipv6Cidr::new(Ipv6Address::from(bits), len), v))
 }
 
 fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("route_table_lookup");
-    for n in [10usize, 10_000, 100_000] {
-        let mut rng = SplitMix(n as u64);
-        let list = routes(n, &mut rng);
-        let addrs = probes(&list, &mut rng);
-        let mut table = RouteTable::with_capacity(n);
-        for &(cidr, v) in &list {
-            table.insert(cidr, v).unwrap();
-        }
-        let with_naive = n <= 10_000;
-        if with_naive {
-            for &a in &addrs {
-                assert_eq!(table.lookup(a), naive_lookup(&list, a), "{a}");
+    eprintln!("| route set | routes | trie bytes/route | hash maps bytes/route (est.) |");
+    eprintln!("|---|---:|---:|---:|");
+    type Gen = fn(usize, &mut SplitMix) -> Routes;
+    let sets: [(&str, Gen); 2] = [("random", random_routes), ("delegation", delegation_routes)];
+    for (name, generate) in sets {
+        let mut group = c.benchmark_group(format!("route_lookup_{name}"));
+        for n in [10usize, 10_000, 100_000] {
+            let mut rng = SplitMix(n as u64);
+            let list = generate(n, &mut rng);
+            let addrs = probes(&list, &mut rng);
+            let mut table = RouteTable::with_capacity(n);
+            for &(bits, len, v) in &list {
+                let cidr = Ipv6Cidr::new(Ipv6Address::from(bits), len);
+                assert_eq!(table.insert(cidr, v), Ok(None));
             }
-        }
-        let mut i = 0;
-        group.bench_function(format!("trie/{n}"), |b| {
-            b.iter(|| {
-                i = (i + 1) % PROBES;
-                black_box(table.lookup(black_box(addrs[i])))
-            })
-        });
-        if with_naive {
+            let by_len = ByLength::new(&list);
+            let mut hits = 0;
+            for &a in &addrs {
+                let got = table.lookup(a);
+                assert_eq!(got, by_len.lookup(a), "{a}");
+                if n <= 10_000 {
+                    assert_eq!(got, scan_lookup(&list, a), "{a}");
+                }
+                hits += usize::from(got.is_some());
+            }
+            assert!(hits >= PROBES * 7 / 8, "{name}/{n}: {hits} hits");
+            eprintln!(
+                "| {name} | {n} | {} | {} |",
+                table.memory_bytes() / n,
+                by_len.memory_bytes() / n
+            );
+
             let mut i = 0;
-            group.bench_function(format!("naive_scan/{n}"), |b| {
+            group.bench_function(format!("trie/{n}"), |b| {
                 b.iter(|| {
                     i = (i + 1) % PROBES;
-                    black_box(naive_lookup(&list, black_box(addrs[i])))
+                    black_box(table.lookup(black_box(addrs[i])))
                 })
             });
+            let mut i = 0;
+            group.bench_function(format!("hashmap_per_len/{n}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % PROBES;
+                    black_box(by_len.lookup(black_box(addrs[i])))
+                })
+            });
+            if n == 10 {
+                let mut i = 0;
+                group.bench_function(format!("vec_scan/{n}"), |b| {
+                    b.iter(|| {
+                        i = (i + 1) % PROBES;
+                        black_box(scan_lookup(&list, black_box(addrs[i])))
+                    })
+                });
+            }
         }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench);

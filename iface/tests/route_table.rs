@@ -156,18 +156,38 @@ enum Op {
     Lookup(Ipv6Address),
 }
 
-/// Addresses from a small space (few distinct leading bits, few distinct low bits), so that
-/// random prefixes overlap and lookups hit them often.
+/// Addresses from a small space (few distinct values in a few bit fields on both sides of the
+/// table's stride boundaries, few distinct low bits), so that random prefixes overlap, share
+/// trie nodes and split them, and lookups hit them often.
 fn addr() -> impl Strategy<Value = Ipv6Address> {
-    (0u16..4, 0u16..4, 0u64..8, any::<u64>(), any::<bool>()).prop_map(|(h, m, l, r, rand)| {
-        let low = if rand { r } else { l };
-        let bits = (u128::from(h) << 126) | (u128::from(m) << 64) | u128::from(low);
-        Ipv6Address::from(bits)
-    })
+    (
+        (0u16..4, 0u16..4, 0u16..4),
+        (0u16..4, 0u64..8, any::<u64>(), 0u8..3),
+    )
+        .prop_map(|((h, t, m), (x, l, r, mode))| {
+            let low = match mode {
+                0 => l,
+                1 => r,
+                _ => r & 0xff,
+            };
+            let bits = (u128::from(h) << 126)
+                | (u128::from(t) << 110)
+                | (u128::from(m) << 64)
+                | (u128::from(x) << 40)
+                | u128::from(low);
+            Ipv6Address::from(bits)
+        })
 }
 
 fn cidr() -> impl Strategy<Value = Ipv6Cidr> {
-    let len = prop_oneof![0u8..=4, 60u8..=68, 124u8..=128, 0u8..=128];
+    let len = prop_oneof![
+        0u8..=4,
+        14u8..=24,
+        60u8..=68,
+        86u8..=90,
+        124u8..=128,
+        0u8..=128
+    ];
     (addr(), len).prop_map(|(a, l)| Ipv6Cidr::new(a, l))
 }
 
@@ -180,16 +200,20 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    /// Every insert, remove, exact get and lookup agrees with the naive reference.
+    /// Every insert, remove, exact get and lookup agrees with the naive reference, for table
+    /// sizes that give the trie different first strides.
     #[test]
-    fn agrees_with_naive_reference(ops in proptest::collection::vec(op(), 1..200)) {
-        let mut t = RouteTable::with_capacity(24);
+    fn agrees_with_naive_reference(
+        cap in prop_oneof![Just(1usize), Just(24), Just(300), Just(5000)],
+        ops in proptest::collection::vec(op(), 1..200),
+    ) {
+        let mut t = RouteTable::with_capacity(cap);
         let mut naive = Naive::default();
         for op in ops {
             match op {
                 Op::Insert(c, v) => {
                     let is_new = naive.0.iter().all(|(n, _)| *n != canon(c));
-                    if is_new && naive.0.len() == 24 {
+                    if is_new && naive.0.len() == cap {
                         prop_assert_eq!(t.insert(c, v), Err(TableFull));
                     } else {
                         prop_assert_eq!(t.insert(c, v), Ok(naive.insert(c, v)));
@@ -199,10 +223,16 @@ proptest! {
                 Op::Lookup(a) => prop_assert_eq!(t.lookup(a), naive.lookup(a)),
             }
             prop_assert_eq!(t.len(), naive.0.len());
-            // Every route is still found exactly and is the longest match of its own prefix.
+            // Every route is still found exactly and is the longest match of its own prefix,
+            // and addresses just past either end of it fall to the right route.
             for &(c, v) in &naive.0 {
                 prop_assert_eq!(t.get(c), Some(v));
-                prop_assert_eq!(t.lookup(c.address()), naive.lookup(c.address()));
+                let lo = u128::from(c.address());
+                let hi = lo | !mask(c.prefix_len());
+                for p in [lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)] {
+                    let p = Ipv6Address::from(p);
+                    prop_assert_eq!(t.lookup(p), naive.lookup(p));
+                }
             }
         }
         let mut listed: Vec<_> = t.iter().collect();
@@ -210,6 +240,52 @@ proptest! {
         listed.sort_by_key(|(c, _)| (u128::from(c.address()), c.prefix_len()));
         expected.sort_by_key(|(c, _)| (u128::from(c.address()), c.prefix_len()));
         prop_assert_eq!(listed, expected);
+    }
+}
+
+#[test]
+fn every_prefix_length_of_one_address_nests() {
+    // 129 routes, one per length, all prefixes of one address: lengths on and off every
+    // stride boundary, for a small and a large first stride.
+    for cap in [129, 100_000] {
+        let base = u128::from(a("2001:db8:aaaa:5555:f0f0:0f0f:1234:5678"));
+        let mut t = RouteTable::with_capacity(cap);
+        let mut naive = Naive::default();
+        for len in (0..=128u8).rev() {
+            let cidr = Ipv6Cidr::new(Ipv6Address::from(base), len);
+            assert_eq!(t.insert(cidr, u32::from(len)), Ok(None));
+            naive.insert(cidr, u32::from(len));
+        }
+        // An address that leaves `base` right after bit `len` matches the /len route.
+        let probe = |len: u8| Ipv6Address::from(base ^ (1u128 << (127 - u32::from(len))));
+        for len in 0..128u8 {
+            assert_eq!(t.lookup(probe(len)).unwrap().1, u32::from(len), "{len}");
+        }
+        assert_eq!(t.lookup(Ipv6Address::from(base)).unwrap().1, 128);
+        // Removing a route hands its addresses to the next shorter one.
+        for len in [128u8, 64, 65, 63, 16, 17, 15, 0, 1, 127, 100] {
+            let cidr = Ipv6Cidr::new(Ipv6Address::from(base), len);
+            assert_eq!(t.remove(cidr), Some(u32::from(len)));
+            naive.remove(cidr);
+            for l in 0..128u8 {
+                assert_eq!(t.lookup(probe(l)), naive.lookup(probe(l)), "{len} {l}");
+            }
+            assert_eq!(
+                t.lookup(Ipv6Address::from(base)),
+                naive.lookup(Ipv6Address::from(base))
+            );
+        }
+        // Re-inserting replaces nothing; inserting again replaces the value.
+        let cidr = Ipv6Cidr::new(Ipv6Address::from(base), 64);
+        assert_eq!(t.insert(cidr, 1), Ok(None));
+        assert_eq!(t.insert(cidr, 2), Ok(Some(1)));
+        assert_eq!(t.lookup(probe(64)).unwrap(), (canon(cidr), 2));
+        t.clear();
+        assert!(t.is_empty());
+        assert_eq!(t.iter().count(), 0);
+        assert_eq!(t.lookup(Ipv6Address::from(base)), None);
+        assert_eq!(t.insert(cidr, 3), Ok(None));
+        assert_eq!(t.lookup(Ipv6Address::from(base)).unwrap().1, 3);
     }
 }
 
