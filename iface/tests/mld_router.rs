@@ -21,7 +21,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv6Address;
 
 type Querier = MldQuerier<8, 4>;
-type Proxy = MldProxy<3, 8, 4>;
+type Proxy = MldProxy<8, 4>;
 
 const G: Ipv6Address = Ipv6Address::new(0xff15, 0, 0, 0, 0, 0, 0, 0x42);
 const G2: Ipv6Address = Ipv6Address::new(0xff15, 0, 0, 0, 0, 0, 0, 0x43);

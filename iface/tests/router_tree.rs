@@ -270,3 +270,130 @@ fn an_address_of_the_prefix_that_nobody_was_given_is_rejected() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0][41], 6, "reject route");
 }
+
+/// A UDP datagram from host link A to `group`, hop limit 8.
+fn multicast_from_a(w: &World, group: Ipv6Address, n: u32) -> Vec<u8> {
+    let link_a = w.r_a.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    let src = Ipv6Address::from((u128::from_be_bytes(link_a.address().octets()) | 5).to_be_bytes());
+    let header = Ipv6Header {
+        src,
+        dst: group,
+        next_header: IpProtocol::Udp,
+        payload_len: 0,
+        hop_limit: 8,
+        traffic_class: 0,
+        flow_label: n,
+    };
+    let mut packet = vec![0u8; 100];
+    let len = emit_udp_v6(&header, 1000, 5000, &n.to_be_bytes(), &mut packet).unwrap();
+    packet.truncate(len);
+    packet
+}
+
+/// Sends `packet` from host A and returns the copies of it that reached host B.
+fn send_from_a(w: &mut World, packet: &[u8]) -> usize {
+    {
+        let mut end = w.links[2].end(Side::B);
+        end.transmit(w.now)
+            .unwrap()
+            .consume(packet.len(), |b| b.copy_from_slice(packet));
+    }
+    while w.poll() > 0 {}
+    w.host_frames(3)
+        .iter()
+        .filter(|f| f.len() == packet.len() && f[8..] == packet[8..])
+        .count()
+}
+
+#[test]
+fn a_group_reaches_host_b_only_while_it_listens() {
+    use bridgeless_iface::mld::{Config as MldConfig, MldHost};
+    let group = Ipv6Address::new(0xff05, 0, 0, 0, 0, 0, 0, 0x1234);
+    let mut w = World::new();
+    w.run_until(Duration::from_secs(30), |w| {
+        w.r_a.tree().unwrap().prefix().is_some() && w.r_b.tree().unwrap().prefix().is_some()
+    });
+    assert_eq!(
+        {
+            let p = multicast_from_a(&w, group, 1);
+            send_from_a(&mut w, &p)
+        },
+        0,
+        "nobody listens"
+    );
+
+    // Host B joins: its report reaches R_b's querier, R_b's proxy reports upstream to the core.
+    let mut host = MldHost::new(MldConfig::default());
+    host.set_link_local(Some(Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xb)))
+        .unwrap();
+    host.join(w.now, group, &mut w.rng).unwrap();
+    let drive = |w: &mut World, host: &mut MldHost, until: Duration| {
+        let end = w.now + until;
+        while w.now < end {
+            let mut buf = [0u8; 1500];
+            while let Some(n) = host.poll_transmit(w.now, &mut buf) {
+                let mut link = w.links[3].end(Side::B);
+                link.transmit(w.now)
+                    .unwrap()
+                    .consume(n, |b| b.copy_from_slice(&buf[..n]));
+            }
+            while w.poll() > 0 {}
+            for frame in w.host_frames(3) {
+                if frame[6] == 0 {
+                    // Hop-by-Hop first: MLD queries from R_b.
+                    host.handle_packet(w.now, &frame, &mut w.rng);
+                }
+            }
+            w.now += Duration::from_millis(10);
+            host.handle_timeout(w.now);
+        }
+    };
+    drive(&mut w, &mut host, Duration::from_millis(100));
+    let got = {
+        let p = multicast_from_a(&w, group, 2);
+        send_from_a(&mut w, &p)
+    };
+    assert_eq!(got, 1, "one copy, through R_a, the core and R_b");
+    let proxy = w.r_b.multicast().unwrap();
+    assert!(
+        proxy
+            .querier(0)
+            .unwrap()
+            .wants(&group, &Ipv6Address::UNSPECIFIED)
+    );
+    assert!(
+        w.core
+            .multicast()
+            .unwrap()
+            .subscribed(&group, &Ipv6Address::UNSPECIFIED)
+    );
+    // Link-scope groups never leave their link, even with a listener.
+    let link_scope = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 0x1234);
+    assert_eq!(
+        {
+            let p = multicast_from_a(&w, link_scope, 3);
+            send_from_a(&mut w, &p)
+        },
+        0
+    );
+
+    // After the leave, delivery to host B stops within the Last Listener Query Time (2 s by
+    // default) of R_b's querier; the core stops sending the group down to R_b one Last
+    // Listener Query Time after R_b's own leave report reaches it.
+    host.leave(w.now, group, &mut w.rng).unwrap();
+    drive(&mut w, &mut host, Duration::from_millis(2100));
+    assert_eq!(
+        {
+            let p = multicast_from_a(&w, group, 4);
+            send_from_a(&mut w, &p)
+        },
+        0
+    );
+    drive(&mut w, &mut host, Duration::from_millis(2100));
+    assert!(
+        !w.core
+            .multicast()
+            .unwrap()
+            .subscribed(&group, &Ipv6Address::UNSPECIFIED)
+    );
+}

@@ -47,6 +47,7 @@
 //! ```
 
 mod host;
+#[cfg(feature = "std")]
 pub mod proxy;
 pub mod querier;
 #[cfg(test)]

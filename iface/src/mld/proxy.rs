@@ -256,23 +256,21 @@ struct Downstream<const G: usize, const S: usize> {
 /// An MLD proxy (RFC 4605) with `L` downstream links, tracking up to `G` groups with up to
 /// `S` sources each per link. See the [module documentation](self).
 #[derive(Debug, Clone)]
-pub struct MldProxy<const L: usize, const G: usize, const S: usize> {
+pub struct MldProxy<const G: usize, const S: usize> {
     upstream: Option<Upstream<G>>,
-    /// The first `active` entries are the downstream links; the rest are unused slots.
-    downstream: [Downstream<G, S>; L],
-    active: usize,
+    /// Downstream link `n` is `downstream[n]`; at most [`MAX_DOWNSTREAM`].
+    downstream: Vec<Downstream<G, S>>,
     rng: Reseeded,
     traffic: [Option<(Ipv6Address, GroupTraffic)>; G],
     counters: ProxyCounters,
 }
 
-impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
+impl<const G: usize, const S: usize> MldProxy<G, S> {
     /// A proxy whose downstream queriers start at `now` (each sends its startup General
     /// Queries) and whose upstream host, if any, reports from `upstream.link_local`.
     /// `upstream` is `None` at the root of a tree. [`MldError::NotLinkLocal`] if an address
-    /// is not link-local. `L` is at most [`MAX_DOWNSTREAM`] (checked at compile time) and
-    /// is the most downstream links the proxy can serve: `downstream` may list fewer
-    /// (downstream link `n` is `downstream[n]`); more is [`MldError::TableFull`].
+    /// is not link-local. Downstream link `n` is `downstream[n]`; more than
+    /// [`MAX_DOWNSTREAM`] links is [`MldError::TableFull`].
     pub fn new(
         querier: QuerierConfig,
         host: Config,
@@ -280,14 +278,9 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
         downstream: &[LinkConfig],
         now: Instant,
     ) -> Result<Self, MldError> {
-        const { assert!(L <= MAX_DOWNSTREAM, "at most 64 downstream links") };
-        if downstream.len() > L {
+        if downstream.len() > MAX_DOWNSTREAM {
             return Err(MldError::TableFull);
         }
-        let active = downstream.len();
-        let unused = LinkConfig::new(Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
-        let downstream: [LinkConfig; L] =
-            core::array::from_fn(|n| downstream.get(n).copied().unwrap_or(unused));
         let upstream = match upstream {
             Some(link) => {
                 let mut host = MldHost::with_capacity(host);
@@ -300,28 +293,22 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
             }
             None => None,
         };
-        for link in &downstream {
+        for link in downstream {
             if !link.link_local.is_unicast_link_local() {
                 return Err(MldError::NotLinkLocal);
             }
         }
-        let mut error = None;
-        let downstream = downstream.map(|link| Downstream {
-            querier: MldQuerier::new(querier, link.link_local, now).unwrap_or_else(|e| {
-                error = Some(e);
-                MldQuerier::new(querier, Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1), now)
-                    .unwrap_or_else(|_| unreachable!("fe80::1 is link-local"))
-            }),
-            min_scope: link.min_scope.max(3),
-            counters: LinkCounters::default(),
-        });
-        if let Some(e) = error {
-            return Err(e);
+        let mut links = Vec::with_capacity(downstream.len());
+        for link in downstream {
+            links.push(Downstream {
+                querier: MldQuerier::new(querier, link.link_local, now)?,
+                min_scope: link.min_scope.max(3),
+                counters: LinkCounters::default(),
+            });
         }
         Ok(MldProxy {
             upstream,
-            downstream,
-            active,
+            downstream: links,
             rng: Reseeded(0),
             traffic: [None; G],
             counters: ProxyCounters::default(),
@@ -330,7 +317,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
 
     /// The querier on downstream link `n`.
     pub fn querier(&self, n: usize) -> Option<&MldQuerier<G, S>> {
-        self.downstream[..self.active].get(n).map(|d| &d.querier)
+        self.downstream.get(n).map(|d| &d.querier)
     }
 
     /// The host on the upstream link (`None` at the root).
@@ -347,7 +334,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
     pub fn link_counters(&self, link: Link) -> Option<&LinkCounters> {
         match link {
             Link::Upstream => self.upstream.as_ref().map(|u| &u.counters),
-            Link::Downstream(n) => self.downstream[..self.active].get(n).map(|d| &d.counters),
+            Link::Downstream(n) => self.downstream.get(n).map(|d| &d.counters),
         }
     }
 
@@ -365,7 +352,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
     /// record on any link makes the merge EXCLUDE with the intersection of the exclude
     /// lists minus the union of the include lists; otherwise INCLUDE with the union).
     pub fn subscribed(&self, group: &Ipv6Address, source: &Ipv6Address) -> bool {
-        self.downstream[..self.active]
+        self.downstream
             .iter()
             .any(|d| d.querier.wants(group, source))
     }
@@ -391,7 +378,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
                 Some(up) => ProxyHandled::Upstream(up.host.handle_packet(now, packet, rng)),
                 None => ProxyHandled::UnknownLink,
             },
-            Link::Downstream(n) => match self.downstream[..self.active].get_mut(n) {
+            Link::Downstream(n) => match self.downstream.get_mut(n) {
                 Some(d) => ProxyHandled::Downstream(d.querier.handle_packet(now, packet)),
                 None => ProxyHandled::UnknownLink,
             },
@@ -410,7 +397,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
             return;
         };
         let reportable = |g: &Ipv6Address| scope(g) > 2 && scope(g) >= up.min_scope;
-        for d in &self.downstream[..self.active] {
+        for d in &self.downstream {
             for record in d.querier.groups() {
                 let group = record.group();
                 if !reportable(&group) || up.host.is_joined(&group) {
@@ -446,7 +433,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
         if let Some(up) = self.upstream.as_mut() {
             up.host.handle_timeout(now);
         }
-        for d in self.downstream[..self.active].iter_mut() {
+        for d in self.downstream.iter_mut() {
             d.querier.handle_timeout(now);
         }
         self.sync_upstream(now);
@@ -455,7 +442,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
     /// The earliest time any link has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let up = self.upstream.as_ref().and_then(|u| u.host.poll_timeout());
-        self.downstream[..self.active]
+        self.downstream
             .iter()
             .filter_map(|d| d.querier.poll_timeout())
             .chain(up)
@@ -472,14 +459,11 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
         {
             return Some((Link::Upstream, len));
         }
-        self.downstream[..self.active]
-            .iter_mut()
-            .enumerate()
-            .find_map(|(n, d)| {
-                d.querier
-                    .poll_transmit(now, buf)
-                    .map(|len| (Link::Downstream(n), len))
-            })
+        self.downstream.iter_mut().enumerate().find_map(|(n, d)| {
+            d.querier
+                .poll_transmit(now, buf)
+                .map(|len| (Link::Downstream(n), len))
+        })
     }
 
     /// The forwarding decision (RFC 4605 §4.2) for a multicast data packet from `source` to
@@ -519,9 +503,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
     fn link_counters_mut(&mut self, link: Link) -> Option<&mut LinkCounters> {
         match link {
             Link::Upstream => self.upstream.as_mut().map(|u| &mut u.counters),
-            Link::Downstream(n) => self.downstream[..self.active]
-                .get_mut(n)
-                .map(|d| &mut d.counters),
+            Link::Downstream(n) => self.downstream.get_mut(n).map(|d| &mut d.counters),
         }
     }
 
@@ -566,7 +548,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
     ) -> Result<LinkSet, NotForwarded> {
         let in_scope = match in_link {
             Link::Upstream => self.upstream.as_ref().map(|u| u.min_scope),
-            Link::Downstream(n) => self.downstream[..self.active].get(n).map(|d| d.min_scope),
+            Link::Downstream(n) => self.downstream.get(n).map(|d| d.min_scope),
         }
         .ok_or(NotForwarded::UnknownLink)?;
         if !group.is_multicast() {
@@ -600,7 +582,7 @@ impl<const L: usize, const G: usize, const S: usize> MldProxy<L, G, S> {
         // "... and to each downstream interface other than the incoming interface based upon
         // the downstream interfaces' subscriptions and whether or not this router is the
         // IGMP/MLD querier on each interface."
-        for (n, d) in self.downstream[..self.active].iter_mut().enumerate() {
+        for (n, d) in self.downstream.iter_mut().enumerate() {
             if in_link == Link::Downstream(n) {
                 continue;
             }
@@ -626,7 +608,7 @@ mod tests {
 
     const LL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 
-    fn proxy(upstream: bool) -> MldProxy<3, 4, 2> {
+    fn proxy(upstream: bool) -> MldProxy<4, 2> {
         let link = LinkConfig::new(LL);
         let mut boundary = link;
         boundary.min_scope = 8;

@@ -18,19 +18,19 @@ use crate::mld::querier::QuerierConfig;
 use crate::mld::{Config as HostConfig, MIN_MTU};
 
 /// The most downstream links whose multicast a router serves.
-pub const MAX_MULTICAST_LINKS: usize = 16;
+pub const MAX_MULTICAST_LINKS: usize = crate::mld::proxy::MAX_DOWNSTREAM;
 /// Groups each link's querier tracks.
 pub const MAX_GROUPS: usize = 32;
 /// Sources tracked per group.
 pub const MAX_SOURCES: usize = 8;
 
 /// The router's MLD proxy type.
-pub type RouterMldProxy = MldProxy<MAX_MULTICAST_LINKS, MAX_GROUPS, MAX_SOURCES>;
+pub type RouterMldProxy = MldProxy<MAX_GROUPS, MAX_SOURCES>;
 
 /// The proxy and the mapping between router links and proxy links.
 #[derive(Debug)]
 pub(super) struct Multicast {
-    proxy: Box<RouterMldProxy>,
+    proxy: RouterMldProxy,
     /// Router link index → proxy link.
     to_proxy: Vec<Link>,
     /// Proxy downstream index → router link.
@@ -81,7 +81,7 @@ impl Multicast {
         let proxy = RouterMldProxy::new(querier, host, upstream_config, &configs, now)
             .map_err(|_| BuildError::Config)?;
         Ok(Multicast {
-            proxy: Box::new(proxy),
+            proxy,
             to_proxy,
             downstream,
             upstream,
