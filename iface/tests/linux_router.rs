@@ -430,3 +430,129 @@ fn a_tree_configured_by_one_prefix_serves_linux_hosts_and_a_linux_dhcp_client() 
     drop(dhcpcd);
     drop(tree);
 }
+
+// ---------------------------------------------------------------------------------------
+// Multicast through the tree
+// ---------------------------------------------------------------------------------------
+
+/// Joins ff05::1234 on tun0, counts the datagrams to port 5000 for argv[1] seconds, prints the
+/// count, leaves.
+const RECEIVER: &str = r#"
+import select, socket, struct, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 5000))
+mreq = socket.inet_pton(socket.AF_INET6, "ff05::1234") + struct.pack("@I", socket.if_nametoindex("tun0"))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+print("joined", flush=True)
+n, end = 0, time.time() + float(sys.argv[1])
+while time.time() < end:
+    if select.select([s], [], [], 0.1)[0]:
+        s.recv(2000)
+        n += 1
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq)
+print(n, flush=True)
+time.sleep(0.5)
+"#;
+
+/// Counts the packets to ff05::1234 that arrive on tun0 (whatever the sockets want) for
+/// argv[1] seconds: what the link delivered, seen below the kernel's group filter.
+const SNIFFER: &str = r#"
+import select, socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86dd))
+s.bind(("tun0", 0))
+group = socket.inet_pton(socket.AF_INET6, "ff05::1234")
+print("ready", flush=True)
+n, end = 0, time.time() + float(sys.argv[1])
+while time.time() < end:
+    if select.select([s], [], [], 0.1)[0]:
+        if s.recv(4000)[24:40] == group:
+            n += 1
+print(n, flush=True)
+"#;
+
+/// Sends 20 datagrams to ff05::1234 port 5000 out of tun0 with hop limit 8.
+const SENDER: &str = r#"
+import socket, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 8)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("tun0"))
+for i in range(20):
+    s.sendto(b"datagram %d" % i, ("ff05::1234", 5000))
+    time.sleep(0.05)
+"#;
+
+/// Starts `script` with python3 in `ns` and waits for its first line (`joined`/`ready`).
+fn python(
+    ns: &Netns,
+    script: &str,
+    seconds: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut child = common::spawn(ns.command("python3").args(["-c", script, seconds]));
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").expect("read it");
+    assert!(first == "joined" || first == "ready", "{first}");
+    (child, lines)
+}
+
+/// The count the script prints last.
+fn count(
+    (mut child, mut lines): (
+        std::process::Child,
+        std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    ),
+) -> usize {
+    let n = lines
+        .next()
+        .expect("a count")
+        .expect("read it")
+        .trim()
+        .parse()
+        .expect("a number");
+    let _ = child.wait();
+    n
+}
+
+#[test]
+fn a_group_reaches_exactly_the_linux_host_that_joined_and_stops_after_the_leave() {
+    if !common::ready(
+        "a_group_reaches_exactly_the_linux_host_that_joined_and_stops_after_the_leave",
+        &["ip", "python3", "sysctl"],
+    ) {
+        return;
+    }
+    let (ns1, ns2, ns3) = (Netns::new("brm1"), Netns::new("brm2"), Netns::new("brm3"));
+    let tree = Tree::start(&ns1, &ns2, &ns3);
+    let [link_a, _] = wait_for(StdDuration::from_secs(20), "delegated prefixes", || {
+        let s = tree.snapshot();
+        Some([s.host_links[0]?, s.host_links[1]?])
+    });
+    // H1 sends from a global address (a link-local source never leaves its link).
+    wait_for(StdDuration::from_secs(20), "H1's address", || {
+        kernel_address(&ns1, link_a)
+    });
+
+    // H2 joins; H3 (on the core's third link) does not, and watches its link.
+    let receiver = python(&ns2, RECEIVER, "4");
+    let bystander = python(&ns3, SNIFFER, "4");
+    std::thread::sleep(StdDuration::from_millis(500)); // H2's report climbs the tree
+    ns1.run("python3", &["-c", SENDER]);
+    assert_eq!(count(receiver), 20, "H2 got every datagram");
+    assert_eq!(
+        count(bystander),
+        0,
+        "nothing reached the link of H3, which did not join"
+    );
+
+    // H2 left when its receiver ended. R_b's querier asks twice, 1 s apart (Last Listener
+    // Query Count x Interval), then stops copying the group onto H2's link.
+    std::thread::sleep(StdDuration::from_millis(2500));
+    let watcher = python(&ns2, SNIFFER, "2");
+    ns1.run("python3", &["-c", SENDER]);
+    assert_eq!(count(watcher), 0, "delivery stopped after the leave");
+    drop(tree);
+}
