@@ -745,7 +745,7 @@ impl Session {
     }
 
     /// Recompute every timer from the state.
-    fn rearm_at(&mut self, config: &Config, _now: Instant) {
+    fn rearm_at(&mut self, config: &Config, now: Instant) {
         let mut t = [None; TIMER_COUNT];
         match &self.phase {
             Phase::Initiating { last_sent, due, .. } => {
@@ -763,7 +763,8 @@ impl Session {
                 if !self.ping_pending {
                     t[Timer::Keepalive as usize] = Some(self.last_sent + config.keepalive_interval);
                 }
-                t[Timer::Ack as usize] = self.ack_deadline;
+                // A deadline already passed is due now: poll_transmit sends it, no timer needed.
+                t[Timer::Ack as usize] = self.ack_deadline.filter(|d| *d > now);
                 if !self.path.validated {
                     t[Timer::PathValidation as usize] = self.path.deadline;
                 }
