@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
+use std::ops::Bound::{Excluded, Unbounded};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -197,7 +198,9 @@ impl Endpoint {
             Ok(PacketType::Response) => self.handle_response(now, from, datagram),
             Ok(PacketType::CookieReply) => self.handle_cookie(from, datagram),
         };
-        self.reap();
+        if let Received::Session(h) = r {
+            self.reap(h);
+        }
         r
     }
 
@@ -228,6 +231,8 @@ impl Endpoint {
             self.half_open -= 1;
         }
         self.scratch = scratch;
+        // A protocol violation or a CLOSE may have ended it.
+        self.reap(handle);
         match r {
             Ok(()) => Received::Session(handle),
             Err(reason) => self.drop(reason),
@@ -293,6 +298,8 @@ impl Endpoint {
         match Session::accept(handle, now, from, &packet, &keypair, &mut ctx) {
             Ok(s) => {
                 self.next_handle += 1;
+                let mut s = s;
+                s.initiation = Some(packet.ephemeral());
                 sessions.insert(handle, s);
                 self.initiations.insert(packet.ephemeral(), handle);
                 self.half_open += 1;
@@ -372,31 +379,33 @@ impl Endpoint {
             });
         }
         // Round robin, starting after the session that sent last.
-        let start = self.cursor;
-        let order: Vec<SessionHandle> = match start {
-            Some(c) => self
-                .sessions
-                .range(c..)
-                .skip(1)
-                .chain(self.sessions.range(..=c))
-                .map(|(h, _)| *h)
-                .collect(),
-            None => self.sessions.keys().copied().collect(),
+        let cursor = self.cursor;
+        let mut ctx = ctx!(self);
+        let (after, before) = match cursor {
+            Some(c) => (self.sessions.range_mut((Excluded(c), Unbounded)), Some(c)),
+            None => (self.sessions.range_mut(..), None),
         };
-        let mut out = None;
-        for h in order {
-            let mut ctx = ctx!(self);
-            let sessions = &mut self.sessions;
-            if let Some(s) = sessions.get_mut(&h)
-                && let Some(t) = s.poll_transmit(now, buf, &mut ctx)
-            {
-                self.cursor = Some(h);
-                out = Some(t);
+        let mut sent = None;
+        for (h, s) in after {
+            if let Some(t) = s.poll_transmit(now, buf, &mut ctx) {
+                sent = Some((*h, t));
                 break;
             }
         }
-        self.reap();
-        out
+        if sent.is_none()
+            && let Some(c) = before
+        {
+            for (h, s) in self.sessions.range_mut(..=c) {
+                if let Some(t) = s.poll_transmit(now, buf, &mut ctx) {
+                    sent = Some((*h, t));
+                    break;
+                }
+            }
+        }
+        let (h, t) = sent?;
+        self.cursor = Some(h);
+        self.reap(h);
+        Some(t)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
@@ -410,39 +419,45 @@ impl Endpoint {
     /// Run expired timers. Calling it early or twice is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut ctx = ctx!(self);
-        let sessions = &mut self.sessions;
-        for s in sessions.values_mut() {
+        let mut finished = Vec::new();
+        for (h, s) in self.sessions.iter_mut() {
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut ctx);
             }
+            if s.dead.is_some() {
+                finished.push(*h);
+            }
         }
-        self.reap();
+        for h in finished {
+            self.reap(h);
+        }
     }
 
-    /// Remove finished sessions and their identifiers.
-    fn reap(&mut self) {
-        let dead: Vec<SessionHandle> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.dead.is_some())
-            .map(|(h, _)| *h)
-            .collect();
-        for h in dead {
-            let Some(s) = self.sessions.remove(&h) else {
-                continue;
-            };
-            for id in s.local_ids() {
-                self.ids.remove(&id);
-            }
-            self.initiations.retain(|_, v| *v != h);
-            if s.is_half_open() {
-                self.half_open -= 1;
-            }
-            if s.announced
-                && let Some(reason) = s.dead
-            {
-                self.events.push_back((h, Event::Closed(reason)));
-            }
+    /// Remove session `h` if it has finished, with its identifiers. Sessions finish only
+    /// while the endpoint works on them, so checking the one just touched is enough (and
+    /// keeps per-packet work independent of the table size).
+    fn reap(&mut self, h: SessionHandle) {
+        if self.sessions.get(&h).is_none_or(|s| s.dead.is_none()) {
+            return;
+        }
+        let Some(s) = self.sessions.remove(&h) else {
+            return;
+        };
+        for id in s.local_ids() {
+            self.ids.remove(&id);
+        }
+        if let Some(e) = s.initiation
+            && self.initiations.get(&e) == Some(&h)
+        {
+            self.initiations.remove(&e);
+        }
+        if s.is_half_open() {
+            self.half_open -= 1;
+        }
+        if s.announced
+            && let Some(reason) = s.dead
+        {
+            self.events.push_back((h, Event::Closed(reason)));
         }
     }
 
@@ -487,7 +502,7 @@ impl Endpoint {
         if let Some(s) = self.sessions.get_mut(&handle) {
             s.close(0);
         }
-        self.reap();
+        self.reap(handle);
     }
 
     /// This endpoint's own address changed (new network, new interface): every session

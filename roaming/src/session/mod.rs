@@ -265,6 +265,10 @@ pub(crate) struct Session {
     pub(crate) dead: Option<CloseReason>,
     /// The user has been told about this session (a `Connected` event, or it called connect).
     pub(crate) announced: bool,
+    /// When to try a time-triggered key update again after it was not yet allowed.
+    key_update_retry: Option<Instant>,
+    /// Responder: the initiator's ephemeral key, by which repeats of the initiation are known.
+    pub(crate) initiation: Option<[u8; 32]>,
 }
 
 impl Session {
@@ -307,6 +311,8 @@ impl Session {
             counters: Counters::default(),
             dead: None,
             announced: false,
+            initiation: None,
+            key_update_retry: None,
         }
     }
 
@@ -778,7 +784,9 @@ impl Session {
                     };
                 }
                 if let Some(k) = &self.keys {
-                    t[Timer::KeyUpdate as usize] = Some(k.send_installed + config.rekey_after_time);
+                    let due = k.send_installed + config.rekey_after_time;
+                    t[Timer::KeyUpdate as usize] =
+                        Some(self.key_update_retry.map_or(due, |r| r.max(due)));
                 }
             }
         }
@@ -832,9 +840,9 @@ impl Session {
             if k.may_update(self.largest_acked) {
                 k.update_send(now);
             } else {
-                // Not yet allowed: try again after a PTO.
-                k.send_installed = now - ctx.config.rekey_after_time
-                    + self.path.state.rtt.pto(ctx.config.max_ack_delay);
+                // Not yet allowed (RFC 9001 §6.1): try again after a PTO.
+                self.key_update_retry =
+                    Some(now + self.path.state.rtt.pto(ctx.config.max_ack_delay));
             }
         }
         self.rearm_at(ctx.config, now);
