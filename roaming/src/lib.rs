@@ -16,6 +16,31 @@
 //!
 //! See the crate's README for the packet format, the security properties and how they are
 //! tested, and a comparison with WireGuard and QUIC.
+//!
+//! ```
+//! use bridgeless_roaming::{Config, Endpoint, Event, Instant, StaticKeypair};
+//!
+//! let server_key = StaticKeypair::from_private([2; 32]);
+//! let server_public = server_key.public();
+//! let mut client = Endpoint::new(Config::default(), StaticKeypair::from_private([1; 32]), [7; 32]).unwrap();
+//! let mut server = Endpoint::new(Config::default(), server_key, [8; 32]).unwrap();
+//! let (c_addr, s_addr) = ("[2001:db8::1]:5000".parse().unwrap(), "[2001:db8::2]:4433".parse().unwrap());
+//!
+//! let now = Instant::from_millis(0);
+//! let session = client.connect(now, s_addr, server_public).unwrap();
+//! let mut buf = [0u8; 1500];
+//! // The driver's loop: move datagrams between sockets and endpoints, run timers, read events.
+//! for _ in 0..3 {
+//!     while let Some(t) = client.poll_transmit(now, &mut buf) {
+//!         server.handle(now, c_addr, &buf[..t.len]);
+//!     }
+//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
+//!         client.handle(now, s_addr, &buf[..t.len]);
+//!     }
+//! }
+//! assert!(matches!(client.poll_event(), Some((h, Event::Connected { .. })) if h == session));
+//! client.send_datagram(session, b"an IPv6 packet, later").unwrap();
+//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -368,3 +368,17 @@ fn only_allowed_peers_connect() {
             >= 1
     );
 }
+
+#[test]
+fn per_packet_overhead_is_35_to_38_bytes_with_128_bit_ids() {
+    let mut net = pair("[2001:db8::1]:5000", "[2001:db8::2]:4433");
+    let (hc, _hs) = net.connect(0, 1);
+    net.run(Duration::from_secs(1)); // everything acknowledged, nothing pending
+    net.capture = true;
+    net.nodes[0].ep.send_datagram(hc, &[7; 100]).unwrap();
+    net.flush();
+    let sizes: Vec<usize> = net.captured.iter().map(|w| w.bytes.len()).collect();
+    assert_eq!(sizes.len(), 1);
+    // 1 (flags) + 16 (identifier) + 1..4 (packet number) + 1 (DATAGRAM) + 16 (tag)
+    assert!((100 + 35..=100 + 38).contains(&sizes[0]), "{sizes:?}");
+}
