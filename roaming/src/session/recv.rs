@@ -114,6 +114,7 @@ impl Session {
         }
 
         // Second pass: act.
+        let mut queue_full = false;
         for f in FrameIter::new(payload).flatten() {
             match f {
                 Frame::Padding(_) | Frame::Ping => {}
@@ -136,7 +137,9 @@ impl Session {
                 Frame::Datagram(d) | Frame::DatagramLast(d) => {
                     let was_empty = self.recv_q.is_empty();
                     if !self.recv_q.push(d) {
-                        return Err(DropReason::ReceiveQueueFull);
+                        // The rest of the packet still counts; the drop is reported below.
+                        queue_full = true;
+                        continue;
                     }
                     if was_empty {
                         ctx.events
@@ -159,7 +162,11 @@ impl Session {
             self.ack_deadline = Some(self.ack_deadline.map_or(deadline, |d| d.min(deadline)));
         }
         self.rearm_at(ctx.config, now);
-        Ok(())
+        if queue_full {
+            Err(DropReason::ReceiveQueueFull)
+        } else {
+            Ok(())
+        }
     }
 
     fn on_path_response(&mut self, from: SocketAddr, data: [u8; 8], ctx: &mut Ctx<'_>) {
