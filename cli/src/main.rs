@@ -4,6 +4,9 @@
 //! (or of an Ethernet LAN, whose headers it strips): number, time, source → destination, the
 //! protocol chain, and the key fields of ICMPv6, MLD and Router Discovery messages. The format
 //! is documented in the repository's README.
+//!
+//! `bridgeless router --config FILE` runs a router over TUN devices and UDP links; see the
+//! [`router`] module for the file format, signals and exit codes.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -12,6 +15,8 @@ use std::process::ExitCode;
 use bridgeless_wire::pcap::{Reader, RecordPayload};
 use bridgeless_wire::summary::{Summary, Verdict};
 use clap::{Parser, Subcommand};
+
+mod router;
 
 /// Exit code when every packet of every file parsed.
 const EXIT_OK: u8 = 0;
@@ -44,6 +49,17 @@ enum Command {
         #[arg(long)]
         absolute_time: bool,
     },
+    /// Run a router over the TUN devices and UDP links of a TOML configuration file until
+    /// SIGINT or SIGTERM; SIGUSR1 prints its counters. Exit code 0: stopped by a signal;
+    /// 1: runtime failure; 2: invalid configuration; 3: a device could not be opened.
+    Router {
+        /// The configuration file (format: see `bridgeless router` in the README).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only check the configuration and print what would run.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +81,7 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code)
         }
+        Command::Router { config, check } => router::run(&config, check),
     }
 }
 
