@@ -13,7 +13,7 @@
 //! prefix = "2001:db8::/48"       # the core's prefix; leave out to request one upstream
 //! delegation_bits = 4            # a /48 delegates /52s, which delegate /56s ... (default 4)
 //! ra_interval_secs = 600         # MaxRtrAdvInterval on downstream links, 4..65535 (default 600)
-//! multicast = false              # accepted and reported; see below (default false)
+//! multicast = true               # MLD querier per downstream link, MLD proxy upstream (default false)
 //!
 //! [[link]]                       # link 0
 //! kind = "tun"
@@ -39,10 +39,10 @@
 //! - A router needs a `prefix`, or an upstream link to request one from.
 //! - Downstream link `k` (counting downstream links only) announces the `k`-th /64 of the
 //!   router's own block, with the router at `::1`; see [`bridgeless_iface::router::tree`].
-//! - `multicast`: multicast routing is being integrated into the router; today the data plane
-//!   counts multicast packets (`multicast` in the report) and does not replicate them beyond
-//!   their link, whatever this says. The setting is accepted so configurations need not
-//!   change, and printed in the report.
+//! - `multicast = true`: an MLDv2 querier on every downstream link tracks listeners per group
+//!   and source, and MLD proxying upstream (RFC 4605) reports the subtree's groups, so a
+//!   group's packets are copied to exactly the links with listeners (never beyond link scope).
+//!   Off, no multicast beyond link scope is forwarded (counted as `multicast_unrouted`).
 //!
 //! The router configures nothing on the kernel side of a TUN device: bring it up
 //! (`ip link set tun0 up`) and, on a Linux host that should take an address from the router's
@@ -59,10 +59,9 @@
 //!   counters, forwarded packets, every drop reason, ICMPv6 errors, the prefix, link prefixes
 //!   and delegations.
 //! - SIGINT or SIGTERM stops the router: it prints the counters once more and exits 0. A
-//!   second SIGINT/SIGTERM while stopping kills it at once. The router does not send final
-//!   Router Advertisements with router lifetime 0 (RFC 4861 §6.2.5) on the way out, because
-//!   [`Router`] does not yet give access to its advertisers' `shutdown`; hosts keep the
-//!   router as default router until the advertised lifetime (3 × `ra_interval_secs`) ends.
+//!   second SIGINT/SIGTERM while stopping kills it at once. On the way out the router sends
+//!   final Router Advertisements with router lifetime 0 (RFC 4861 §6.2.5) and releases a
+//!   delegated prefix ([`Router::shutdown`]).
 //!
 //! Exit codes: 0 stopped by a signal, or `--check` found the file valid; 1 a runtime failure
 //! (waiting on the devices failed); 2 the configuration is invalid or unreadable; 3 a device
@@ -304,19 +303,13 @@ fn serve(config: &Config) -> Result<(), (u8, String)> {
     router_config.prefix = config.prefix;
     router_config.delegation_bits = config.delegation_bits;
     router_config.ra_interval = Duration::from_secs(config.ra_interval_secs);
+    router_config.multicast = config.multicast;
 
     let start = StdInstant::now();
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
     let mut router = Router::build(router_config, &links, clock())
         .map_err(|e| (EXIT_CONFIG, format!("cannot build the router: {e}")))?;
     let mut rng = ChaCha12Rng::from_os_rng();
-    if config.multicast {
-        log::warn!(
-            target: "router",
-            "multicast = true: multicast routing is not available yet; multicast packets are \
-             counted and stay on their link"
-        );
-    }
     log::info!(target: "router", "{}: running with {} links", config.name, devices.len());
 
     let fds: Vec<RawFd> = devices.iter().map(Device::fd).collect();
@@ -347,6 +340,12 @@ fn serve(config: &Config) -> Result<(), (u8, String)> {
             .map_err(|e| (EXIT_RUNTIME, format!("waiting on the links failed: {e}")))?;
     }
     log::info!(target: "router", "{}: stopping", config.name);
+    // Final Router Advertisements and the Release of a delegated prefix go out at once.
+    let now = clock();
+    router.shutdown(now, &mut rng);
+    let mut ios: Vec<&mut dyn LinkIo> = devices.iter_mut().map(Device::io).collect();
+    router.poll(now, &mut ios, &mut rng);
+    drop(ios);
     print_report(config, &router, &devices, clock(), "stopping");
     Ok(())
 }

@@ -472,7 +472,7 @@ fn core_and_access_router_over_udp() {
         "{report}"
     );
     assert!(
-        report.contains("multicast: on in the configuration"),
+        report.contains("multicast: on (MLD querier per downstream link, proxy upstream)"),
         "{report}"
     );
     let report = access.report(deadline);

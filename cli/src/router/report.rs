@@ -58,8 +58,7 @@ fn write_report(
         out,
         "multicast: {}",
         if config.multicast {
-            "on in the configuration; forwarding of multicast is not available yet \
-             (packets counted, not replicated)"
+            "on (MLD querier per downstream link, proxy upstream)"
         } else {
             "off"
         }
@@ -158,6 +157,12 @@ fn write_report(
     writeln!(out, "  forwarded: {}", counters.forwarded)?;
     writeln!(out, "  local: {}", counters.local)?;
     writeln!(out, "  multicast: {}", counters.multicast)?;
+    let local = router.local_counters();
+    writeln!(
+        out,
+        "  multicast not routed: {}, refused by scope or source: {}",
+        local.multicast_unrouted, local.multicast_refused
+    )?;
     writeln!(out, "  dropped: {}", counters.dropped.total())?;
     for reason in DropReason::ALL {
         writeln!(

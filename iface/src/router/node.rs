@@ -133,6 +133,16 @@ impl Router {
         self.tree.as_mut()?.poll_event()
     }
 
+    /// Starts an orderly shutdown: final Router Advertisements (router lifetime 0) on every
+    /// downstream link and a Release of the delegated prefix upstream. Keep polling for a
+    /// moment (or call [`poll_transmit`](Self::poll_transmit) until it returns `None`) to send
+    /// them.
+    pub fn shutdown<R: RngCore + ?Sized>(&mut self, now: Instant, rng: &mut R) {
+        if let Some(tree) = self.tree.as_mut() {
+            tree.shutdown(now, rng);
+        }
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) is next needed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tree = self.tree.as_ref().and_then(Tree::poll_timeout);

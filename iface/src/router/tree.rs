@@ -488,6 +488,20 @@ impl Tree {
         }
     }
 
+    /// Leaves the tree: final Router Advertisements with router lifetime 0 on every
+    /// downstream link (RFC 4861 §6.2.5), and the delegated prefix released upstream
+    /// (RFC 8415 §18.2.7), so that nobody keeps routing through a router that is gone.
+    pub(super) fn shutdown<R: RngCore + ?Sized>(&mut self, now: Instant, rng: &mut R) {
+        for ra in self.advertisers.iter_mut().flatten() {
+            ra.shutdown(now);
+        }
+        if let Some(client) = self.client.as_mut()
+            && client.prefix().is_some()
+        {
+            client.release(now, rng);
+        }
+    }
+
     /// A Router Solicitation or Advertisement for the router (whole IPv6 packet).
     pub(super) fn handle_nd<R: RngCore + ?Sized>(
         &mut self,
@@ -562,7 +576,8 @@ impl Tree {
         handled
     }
 
-    /// The earliest time a protocol of the tree needs [`handle_timeout`](Self::handle_timeout).
+    /// The earliest time a protocol of the tree needs its timers served
+    /// ([`Router::handle_timeout`](super::Router::handle_timeout)).
     pub fn poll_timeout(&self) -> Option<Instant> {
         if !self.started {
             return Some(Instant::ZERO);
