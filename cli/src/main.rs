@@ -16,6 +16,7 @@ use bridgeless_wire::pcap::{Reader, RecordPayload};
 use bridgeless_wire::summary::{Summary, Verdict};
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod router;
 
 /// Exit code when every packet of every file parsed.
@@ -60,6 +61,10 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Simulate a tree of routers, a server, a walking phone and a laptop (no root, no
+    /// network): print a timeline, write a pcap per link, `timeline.svg` and `report.json`.
+    /// Exit code 0: every check held; 1: a check failed; 2: the outputs could not be written.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Command::Router { config, check } => router::run(&config, check),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 
