@@ -82,6 +82,8 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         hosts: args.hosts as usize,
         loss: args.loss,
     };
+    // The roaming session (`roaming::RoamingTransport`) plugs in here once the roaming
+    // adapters (tunnel, drivers) are on main; until then the stream is a plain TCP connection.
     let mut world = World::build(
         setup,
         |station| {

@@ -220,28 +220,38 @@ impl Report {
 
 /// The interruption of the stream at a move at `t`: the largest gap between consecutive
 /// deliveries at the server that ends after `t` and starts at most 1 s before it, among
-/// deliveries up to 10 s after `t`: (last before, first after). `None` when the stream did
-/// not resume within 10 s (or by `end`, the end of the run) although it had not ended.
+/// deliveries up to 10 s after `t` or up to `end` (the next move, or the end of the run):
+/// (last before, first after). `None` when the stream did not resume by then although it had
+/// not ended (`ended`: when the server read the stream's last byte, if it did).
 fn interruption(
     deliveries: &[(Instant, usize)],
     t: Instant,
     end: Instant,
+    ended: Option<Instant>,
 ) -> Option<(Instant, Instant)> {
     let from = t - smoltcp::time::Duration::from_secs(1);
-    let to = (t + smoltcp::time::Duration::from_secs(10)).min(end);
+    let mut to = (t + smoltcp::time::Duration::from_secs(10)).min(end);
+    if let Some(e) = ended {
+        // The stream ended before the window: what follows is not an interruption.
+        to = to.min(e.max(t));
+    }
     let mut times: Vec<Instant> = deliveries
         .iter()
         .map(|d| d.0)
         .filter(|&d| d >= from && d <= to)
         .collect();
-    // A stand-in at the window's end: a gap that reaches it never ended.
-    times.push(to);
+    match ended {
+        Some(e) if e <= to => to = e,
+        // A stand-in at the window's end: a gap that reaches it never ended.
+        _ => times.push(to),
+    }
     let (a, b) = times
         .windows(2)
         .map(|w| (w[0], w[1]))
-        .filter(|&(_, b)| b > t)
+        .filter(|&(_, b)| b > t && b <= to)
         .max_by_key(|&(a, b)| (b - a).total_micros())?;
-    (b != to || deliveries.iter().any(|d| d.0 == to)).then_some((a, b))
+    let resumed = ended.is_some_and(|e| e <= to) || b < to || deliveries.iter().any(|d| d.0 == to);
+    resumed.then_some((a, b))
 }
 
 /// Computes the report of a finished run; `pcap_name` names a link's capture file.
@@ -266,11 +276,18 @@ pub fn build(world: &World, pcap_name: impl Fn(&str) -> String) -> Report {
             .collect()
     };
 
+    let ended = if server.read.eof {
+        recorder.deliveries.last().map(|d| d.0)
+    } else {
+        None
+    };
     let handovers: Vec<Handover> = recorder
         .moves
         .iter()
-        .map(|m| {
-            let gap = interruption(&recorder.deliveries, m.at, end);
+        .enumerate()
+        .map(|(i, m)| {
+            let next = recorder.moves.get(i + 1).map_or(end, |n| n.at);
+            let gap = interruption(&recorder.deliveries, m.at, next, ended);
             Handover {
                 at_s: secs(m.at),
                 from_ap: m.from_ap + 1,

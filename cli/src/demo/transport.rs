@@ -14,7 +14,7 @@ use smoltcp::wire::{IpAddress, Ipv6Address};
 /// The TCP port of the stream.
 pub const TCP_PORT: u16 = 443;
 /// The TCP sockets' buffers: room for more than a handover's worth of the stream.
-pub const TCP_BUFFER: usize = 1024 * 1024;
+pub const TCP_BUFFER: usize = 128 * 1024;
 
 /// The state of a transport, sampled for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -32,7 +32,7 @@ use super::transport::Transport;
 pub const CORE_PREFIX: Ipv6Cidr =
     Ipv6Cidr::new(Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 48);
 /// The phone's stream, in bits per second.
-pub const STREAM_RATE_BPS: u64 = 2_000_000;
+pub const STREAM_RATE_BPS: u64 = 1_000_000;
 /// When the phone starts streaming (the tree and the hosts configure themselves before).
 pub const STREAM_FROM: Duration = Duration::from_secs(5);
 /// How long the phone stays at each access point while streaming.
