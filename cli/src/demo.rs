@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant as WallInstant;
 
+use bridgeless_roaming::StaticKeypair;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand_core::{RngCore, SeedableRng};
 use smoltcp::time::Duration;
 
 mod ethernet;
@@ -28,6 +30,7 @@ mod plot;
 mod print;
 mod record;
 mod report;
+mod roaming;
 mod transport;
 mod watch;
 mod world;
@@ -63,7 +66,24 @@ pub struct DemoArgs {
     /// No progress display and no timeline: one summary line.
     #[arg(long)]
     pub quiet: bool,
+    /// How the phone's stream is carried: inside a roaming session, or (to see what the
+    /// session is for) as a plain TCP connection between the phone's and the server's
+    /// addresses, which breaks at the first move.
+    #[arg(long, value_enum, default_value_t = TransportKind::Roaming)]
+    pub transport: TransportKind,
 }
+
+/// How the phone's stream is carried.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// TCP between identity addresses inside a roaming session.
+    Roaming,
+    /// TCP between the phone's and the server's addresses.
+    Tcp,
+}
+
+/// The random stream (xor the seed) of the session keys.
+const KEY_STREAM: u64 = 0x6b65_7973;
 
 /// Runs the demo; the exit code says whether every check held.
 pub fn run(args: &DemoArgs) -> ExitCode {
@@ -82,16 +102,47 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         hosts: args.hosts as usize,
         loss: args.loss,
     };
-    // The roaming session (`roaming::RoamingTransport`) plugs in here once the roaming
-    // adapters (tunnel, drivers) are on main; until then the stream is a plain TCP connection.
-    let mut world = World::build(
-        setup,
-        |station| {
-            Box::new(transport::DirectTcp::new(&mut station.sockets, true))
-                as Box<dyn transport::Transport>
-        },
-        |station| Box::new(transport::DirectTcp::new(&mut station.sockets, false)),
-    );
+    let mut world = match args.transport {
+        TransportKind::Roaming => {
+            // The session's keys, from the seed: the phone knows the server's public key, as
+            // it would from a name lookup.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed ^ KEY_STREAM);
+            let mut private = || {
+                let mut k = [0u8; 32];
+                rng.fill_bytes(&mut k);
+                k
+            };
+            let (phone_key, server_key) = (private(), private());
+            let server_public = StaticKeypair::from_private(server_key).public();
+            let seed = args.seed;
+            World::build(
+                setup,
+                move |station| {
+                    Box::new(roaming::RoamingTransport::client(
+                        &mut station.sockets,
+                        StaticKeypair::from_private(phone_key),
+                        server_public,
+                        seed ^ 1,
+                    )) as Box<dyn transport::Transport>
+                },
+                move |station| {
+                    Box::new(roaming::RoamingTransport::server(
+                        &mut station.sockets,
+                        StaticKeypair::from_private(server_key),
+                        seed ^ 2,
+                    ))
+                },
+            )
+        }
+        TransportKind::Tcp => World::build(
+            setup,
+            |station| {
+                Box::new(transport::DirectTcp::new(&mut station.sockets, true))
+                    as Box<dyn transport::Transport>
+            },
+            |station| Box::new(transport::DirectTcp::new(&mut station.sockets, false)),
+        ),
+    };
     let mut pcaps = Vec::new();
     for link in &world.links {
         let path = args.out.join(format!("{}.pcap", link.name));
