@@ -46,12 +46,16 @@
 
 pub mod config;
 pub mod crypto;
+pub mod driver;
 mod endpoint;
+pub mod identity;
 pub mod packet;
 pub mod path;
 mod queue;
 pub mod replay;
 mod session;
+pub mod stream;
+pub mod tunnel;
 
 use core::fmt;
 use std::net::SocketAddr;
