@@ -18,7 +18,7 @@ use std::time::Duration as StdDuration;
 
 use bridgeless_iface::host::Host;
 use rand_core::RngCore;
-use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint, Ipv6Address};
@@ -27,6 +27,11 @@ use crate::{Endpoint, Instant};
 
 /// Largest UDP datagram the drivers receive.
 const MAX_UDP: usize = 65_535;
+
+/// Datagrams a driver hands to the endpoint per call by default: 32 full-size datagrams fit
+/// a session's default 64 KiB receive queue, so a burst is not dropped before the tunnel (or
+/// the user) has read the queue. Between batches the caller reads the sessions.
+pub const RECEIVE_BATCH: usize = 32;
 
 /// What a driver did, for users and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,6 +60,9 @@ pub struct UdpDriver {
     origin: std::time::Instant,
     buf: Vec<u8>,
     counters: DriverCounters,
+    batch: usize,
+    /// The last receive stopped at the batch limit: more may be waiting.
+    more: bool,
 }
 
 impl UdpDriver {
@@ -67,7 +75,21 @@ impl UdpDriver {
             origin: std::time::Instant::now(),
             buf: vec![0; MAX_UDP],
             counters: DriverCounters::default(),
+            batch: RECEIVE_BATCH,
+            more: false,
         })
+    }
+
+    /// Hand at most `n` datagrams (at least 1) to the endpoint per call (default
+    /// [`RECEIVE_BATCH`]); read the sessions' datagrams between calls.
+    pub fn set_receive_batch(&mut self, n: usize) {
+        self.batch = n.max(1);
+    }
+
+    /// The last call stopped at the batch limit: call [`poll`](Self::poll) again (after
+    /// reading the sessions) before waiting.
+    pub fn has_more(&self) -> bool {
+        self.more
     }
 
     /// The driver's clock.
@@ -167,12 +189,17 @@ impl UdpDriver {
         }
     }
 
-    /// Without blocking: receive every waiting datagram, run timers, send.
-    pub fn poll(&mut self) -> io::Result<()> {
-        while self.receive_one()? {}
+    /// Without blocking: receive waiting datagrams (at most a batch, see
+    /// [`has_more`](Self::has_more)), run timers, send. Returns how many were received.
+    pub fn poll(&mut self) -> io::Result<usize> {
+        let mut n = 0;
+        while n < self.batch && self.receive_one()? {
+            n += 1;
+        }
+        self.more = n == self.batch;
         self.handle_timeout();
         self.transmit();
-        Ok(())
+        Ok(n)
     }
 
     /// How long until the endpoint's next timer, at most `limit` (`None`: no limit).
@@ -192,12 +219,17 @@ impl UdpDriver {
     }
 
     /// Send what is due, then wait in the socket for a datagram, at most until the endpoint's
-    /// next timer or `timeout` (`None`: no limit but the timers), then receive everything
-    /// waiting, run timers and send. Returns the number of datagrams received.
+    /// next timer or `timeout` (`None`: no limit but the timers), then receive what is
+    /// waiting (a batch: see [`has_more`](Self::has_more)), run timers and send. Does not
+    /// wait when the last call left datagrams waiting. Returns the number received.
     pub fn run_once(&mut self, timeout: Option<StdDuration>) -> io::Result<usize> {
         self.transmit();
         let before = self.counters.received;
-        let wait = self.wait_time(timeout);
+        let wait = if self.more {
+            Some(StdDuration::ZERO)
+        } else {
+            self.wait_time(timeout)
+        };
         if wait != Some(StdDuration::ZERO) {
             // A zero read timeout means "forever" to std: wait at least a microsecond.
             let wait = wait.map(|w| w.max(StdDuration::from_micros(1)));
@@ -238,6 +270,7 @@ pub struct SmoltcpDriver {
     seen: Vec<Ipv6Address>,
     buf: Vec<u8>,
     counters: DriverCounters,
+    batch: usize,
 }
 
 impl SmoltcpDriver {
@@ -264,7 +297,14 @@ impl SmoltcpDriver {
             seen: Vec::new(),
             buf: vec![0; MAX_UDP],
             counters: DriverCounters::default(),
+            batch: RECEIVE_BATCH,
         }
+    }
+
+    /// Hand at most `n` datagrams (at least 1) to the endpoint per [`poll`](Self::poll)
+    /// (default [`RECEIVE_BATCH`]).
+    pub fn set_receive_batch(&mut self, n: usize) {
+        self.batch = n.max(1);
     }
 
     /// The UDP socket's handle.
@@ -326,19 +366,25 @@ impl SmoltcpDriver {
         false
     }
 
-    /// Hand every datagram the UDP socket received to the endpoint, check the address, run
-    /// the endpoint's timers and move its datagrams into the socket (while there is room:
-    /// the rest wait in the endpoint). Poll the outer interface afterwards to send them.
+    /// Hand the datagrams the UDP socket received to the endpoint (at most a batch), check
+    /// the address, run the endpoint's timers and move its datagrams into the socket (while
+    /// there is room: the rest wait in the endpoint). Poll the outer interface afterwards to
+    /// send them. Returns true when datagrams are still waiting in the socket: read the
+    /// sessions, then call again.
     pub fn poll(
         &mut self,
         now: Instant,
         iface: &Interface,
         sockets: &mut SocketSet<'_>,
         endpoint: &mut Endpoint,
-    ) {
+    ) -> bool {
         self.check_address(now, iface, endpoint);
         let socket = sockets.get_mut::<udp::Socket<'_>>(self.udp);
-        while let Ok((data, meta)) = socket.recv() {
+        let mut n = 0;
+        while n < self.batch
+            && let Ok((data, meta)) = socket.recv()
+        {
+            n += 1;
             #[allow(unreachable_patterns)]
             let from = match meta.endpoint.addr {
                 IpAddress::Ipv6(ip) => {
@@ -379,11 +425,13 @@ impl SmoltcpDriver {
                 Err(_) => self.counters.send_errors += 1,
             }
         }
+        socket.can_recv()
     }
 
     /// One iteration over a bridgeless [`Host`] (the phone case): poll the host (router
     /// discovery may add or remove addresses), move datagrams ([`poll`](Self::poll)), poll
-    /// the host again to send them. Returns the second poll's result.
+    /// the host again to send them. Returns whether datagrams are still waiting (as
+    /// [`poll`](Self::poll)).
     pub fn poll_host<D: Device, R: RngCore + ?Sized>(
         &mut self,
         now: Instant,
@@ -392,9 +440,10 @@ impl SmoltcpDriver {
         sockets: &mut SocketSet<'_>,
         endpoint: &mut Endpoint,
         rng: &mut R,
-    ) -> PollResult {
+    ) -> bool {
         host.poll(now, device, sockets, rng);
-        self.poll(now, host.interface(), sockets, endpoint);
-        host.poll(now, device, sockets, rng)
+        let more = self.poll(now, host.interface(), sockets, endpoint);
+        host.poll(now, device, sockets, rng);
+        more
     }
 }

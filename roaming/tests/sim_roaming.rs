@@ -95,6 +95,8 @@ struct Peer {
     events: Vec<Event>,
     closed: Option<CloseReason>,
     final_stats: Option<SessionStats>,
+    /// Datagrams are still waiting in the outer UDP socket.
+    more: bool,
 }
 
 impl Peer {
@@ -134,6 +136,7 @@ impl Peer {
             events: Vec::new(),
             closed: None,
             final_stats: None,
+            more: false,
         }
     }
 
@@ -260,17 +263,20 @@ impl Node for Peer {
             let h = self.ep.connect(now, server, key).unwrap();
             self.open_tunnel(now, h, true);
         }
-        self.driver
+        self.more = self
+            .driver
             .poll(now, &self.outer, &mut self.outer_sockets, &mut self.ep);
         self.events(now);
         for _ in 0..4 {
             self.inner_poll(now);
             self.app();
             self.inner_poll(now);
-            self.driver
+            self.more = self
+                .driver
                 .poll(now, &self.outer, &mut self.outer_sockets, &mut self.ep);
+            self.events(now);
             self.outer.poll(now, port, &mut self.outer_sockets);
-            if !self.tunnel.as_ref().is_some_and(Tunnel::has_backlog) {
+            if !self.more && !self.tunnel.as_ref().is_some_and(Tunnel::has_backlog) {
                 break;
             }
         }
@@ -280,7 +286,7 @@ impl Node for Peer {
     }
 
     fn poll_at(&mut self, now: Instant) -> Option<Instant> {
-        if self.tunnel.as_ref().is_some_and(Tunnel::has_backlog) {
+        if self.more || self.tunnel.as_ref().is_some_and(Tunnel::has_backlog) {
             return Some(now);
         }
         let inner = self
