@@ -324,8 +324,8 @@ impl SmoltcpDriver {
 
     /// Look at the interface's addresses: when a global address appears (the host moved
     /// and formed one on the new link), it becomes the address to send from and the endpoint
-    /// is told; when the one in use disappears, another takes its place. Returns whether the
-    /// address changed.
+    /// is told; when the one in use disappears, another takes its place (or, when none is
+    /// left, the next one to appear). Returns whether the address changed.
     pub fn check_address(
         &mut self,
         now: Instant,
@@ -348,10 +348,12 @@ impl SmoltcpDriver {
             now_seen.push(a);
         }
         self.seen = now_seen;
+        // While no address is there (between two links), keep the last one: the next
+        // address to appear is a change from it.
         let next = match newest {
             Some(a) => Some(a),
             None if still_there => self.current,
-            None => self.seen.last().copied(),
+            None => self.seen.last().copied().or(self.current),
         };
         if next == self.current {
             return false;
