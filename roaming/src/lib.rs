@@ -13,6 +13,13 @@
 //! - [`packet`]: the wire formats (handshake, cookie reply, data packets, frames).
 //! - [`crypto`]: key pairs and the Noise (`IK`, via `snow`) configuration.
 //! - [`path`]: RTT estimation and the congestion record a path carries.
+//! - [`identity`]: stable identity addresses from static public keys (in the manner of
+//!   ORCHIDv2, RFC 7343).
+//! - [`tunnel`]: a smoltcp `Device` carrying IPv6 packets between the two identities over one
+//!   session, so ordinary smoltcp TCP and UDP sockets outlive every address change.
+//! - [`driver`]: the endpoint on a `std::net::UdpSocket` or on a smoltcp UDP socket (over a
+//!   bridgeless `Host`, whose address changes when it moves).
+//! - [`stream`]: [`RoamingStream`](stream::RoamingStream), a blocking TCP stream for std users.
 //!
 //! See the crate's README for the packet format, the security properties and how they are
 //! tested, and a comparison with WireGuard and QUIC.
@@ -46,12 +53,16 @@
 
 pub mod config;
 pub mod crypto;
+pub mod driver;
 mod endpoint;
+pub mod identity;
 pub mod packet;
 pub mod path;
 mod queue;
 pub mod replay;
 mod session;
+pub mod stream;
+pub mod tunnel;
 
 use core::fmt;
 use std::net::SocketAddr;

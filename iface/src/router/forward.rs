@@ -250,8 +250,12 @@ pub struct Counters {
     pub local: u64,
     /// Multicast packets handed to replication.
     pub multicast: u64,
-    /// Dropped packets by reason.
+    /// Dropped packets by reason (each arriving packet is counted once: forwarded, local,
+    /// multicast or dropped).
     pub dropped: DropCounters,
+    /// Copies of multicast packets not sent to one of the links that wanted them
+    /// ([`Forwarder::replicate`]), by reason: too big for that link, link down.
+    pub copies_dropped: DropCounters,
     /// ICMPv6 errors.
     pub icmp: IcmpCounters,
 }
@@ -647,7 +651,7 @@ impl Forwarder {
             Err((reason, _)) => Verdict::Drop(reason),
         };
         if let Verdict::Drop(reason) | Verdict::Error { reason, .. } = verdict {
-            self.counters.dropped.count(reason);
+            self.counters.copies_dropped.count(reason);
         }
         verdict
     }

@@ -234,6 +234,10 @@ fn multicast_scopes() {
         f.replicate(Instant::ZERO, A, A, &packet, &mut icmp),
         Verdict::Drop(DropReason::SameLink)
     );
+    // Copies that were not sent are counted apart from arriving packets.
+    assert_eq!(f.counters().copies_dropped.get(DropReason::TooBig), 1);
+    assert_eq!(f.counters().copies_dropped.get(DropReason::SameLink), 1);
+    assert_eq!(f.counters().dropped.get(DropReason::TooBig), 0);
 }
 
 #[test]
