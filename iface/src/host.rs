@@ -203,6 +203,33 @@ impl Host {
         self.changed();
     }
 
+    /// The host was attached to a different link (it walked to another access point): the
+    /// old link's addresses, routes and default router are removed from the interface at
+    /// once ([`RouterDiscovery::moved`]), a Router Solicitation goes out now, and the groups
+    /// the host listens to are reported again to the new link's router (RFC 3810 §6.1 state
+    /// change reports, as after a join), so that their traffic follows the host.
+    pub fn moved<R: RngCore + ?Sized>(&mut self, now: Instant, rng: &mut R) {
+        self.rd.moved(now);
+        let mut groups = [Ipv6Address::UNSPECIFIED; mld::DEFAULT_CAPACITY];
+        let mut count = 0;
+        for (slot, group) in groups.iter_mut().zip(self.mld.groups()) {
+            *slot = group;
+            count += 1;
+        }
+        for &group in &groups[..count] {
+            // Leave then join: the join's CHANGE_TO_EXCLUDE_MODE {} report is what a router
+            // that never heard of us needs; no report of the leave reaches the new link.
+            let _ = self.mld.leave(now, group, rng);
+            let _ = self.mld.join(now, group, rng);
+        }
+        if let Some(n) = &mut self.negotiator {
+            n.link_up(now);
+            self.filter.set_compression(None, None);
+        }
+        self.apply_events(now);
+        self.changed();
+    }
+
     /// The link went down: stop soliciting; addresses run out on their own lifetimes.
     pub fn link_down(&mut self, now: Instant) {
         self.rd.link_down(now);

@@ -397,3 +397,85 @@ fn a_group_reaches_host_b_only_while_it_listens() {
             .subscribed(&group, &Ipv6Address::UNSPECIFIED)
     );
 }
+
+#[test]
+fn a_host_that_walks_to_another_access_router_is_readdressed_and_keeps_its_group() {
+    use bridgeless_iface::host::{Host, HostConfig};
+    use smoltcp::iface::{SocketSet, SocketStorage};
+    use smoltcp::wire::IpAddress;
+    let group = Ipv6Address::new(0xff05, 0, 0, 0, 0, 0, 0, 0x77);
+    let mut w = World::new();
+    w.run_until(Duration::from_secs(30), |w| {
+        w.r_a.tree().unwrap().prefix().is_some() && w.r_b.tree().unwrap().prefix().is_some()
+    });
+    let iid = StableIid::new([4; 32], b"phone").unwrap();
+    let config = HostConfig::new(rd::Config::new(iid, 1500), 9);
+    let mut host = Host::new(config, &mut w.links[2].end(Side::B), w.now);
+    let mut storage = [SocketStorage::EMPTY; 1];
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    host.link_up(w.now, &mut w.rng);
+    host.join_multicast_group(w.now, group, &mut w.rng).unwrap();
+    let global = |host: &Host| {
+        host.interface()
+            .ip_addrs()
+            .iter()
+            .filter_map(|c| match c.address() {
+                IpAddress::Ipv6(a) if !a.is_unicast_link_local() => Some(a),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // Runs the world with the host on host link `link` for `d`.
+    let run =
+        |w: &mut World, host: &mut Host, sockets: &mut SocketSet<'_>, link: usize, d: Duration| {
+            let end = w.now + d;
+            while w.now < end {
+                host.poll(w.now, &mut w.links[link].end(Side::B), sockets, &mut w.rng);
+                while w.poll() > 0 {
+                    host.poll(w.now, &mut w.links[link].end(Side::B), sockets, &mut w.rng);
+                }
+                w.now += Duration::from_millis(10);
+            }
+        };
+    run(&mut w, &mut host, &mut sockets, 2, Duration::from_secs(2));
+    let link_a = w.r_a.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    let link_b = w.r_b.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    let before = global(&host);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(link_a.contains_addr(&before[0]));
+    assert!(
+        w.r_a
+            .multicast()
+            .unwrap()
+            .querier(0)
+            .unwrap()
+            .wants(&group, &Ipv6Address::UNSPECIFIED)
+    );
+
+    // The host walks to R_b's host link. Within one round trip of its immediate solicitation
+    // and R_b's answer (at most 500 ms, RFC 4861 §6.2.6) it has an address there and none
+    // from the old link, and R_b's querier has heard its group.
+    host.moved(w.now, &mut w.rng);
+    assert!(
+        global(&host).is_empty(),
+        "the old link's address is gone at once"
+    );
+    run(
+        &mut w,
+        &mut host,
+        &mut sockets,
+        3,
+        Duration::from_millis(600),
+    );
+    let after = global(&host);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(link_b.contains_addr(&after[0]), "{} in {link_b}", after[0]);
+    assert!(
+        w.r_b
+            .multicast()
+            .unwrap()
+            .querier(0)
+            .unwrap()
+            .wants(&group, &Ipv6Address::UNSPECIFIED)
+    );
+}

@@ -636,6 +636,50 @@ impl RouterDiscovery {
         self.solicit = Solicit::Idle;
     }
 
+    /// The host now sits on a different link (a phone that walked to another access point):
+    /// everything learned on the old link goes — global addresses, prefixes, routers and the
+    /// default router, routes, DNS servers — each with its removal event, so the caller's
+    /// interface drops them too; the link-local address stays (its identifier is stable). A
+    /// Router Solicitation goes out at once: RFC 4861 §6.3.7's random initial delay spreads
+    /// the solicitations of many hosts that start together on one link, and a
+    /// point-to-point link has one. Retransmissions follow the usual schedule.
+    pub fn moved(&mut self, now: Instant) {
+        for i in 0..MAX_ADDRESSES {
+            if let Some(e) = self.addresses.get_mut(i)
+                && e.address.kind != AddressKind::LinkLocal
+            {
+                let addr = e.address.cidr;
+                self.addresses.remove(i);
+                self.push_event(Event::AddressRemoved { addr });
+            }
+        }
+        self.prefixes.remove_where(|_| true);
+        self.routers.remove_where(|_| true);
+        if let Some(router) = self.default_router.take() {
+            self.push_event(Event::DefaultRouterLost { router });
+        }
+        for i in 0..MAX_ROUTES {
+            if let Some(r) = self.routes.get_mut(i) {
+                let (cidr, router) = (r.cidr, r.router);
+                self.routes.remove(i);
+                self.push_event(Event::RouteRemoved { cidr, router });
+            }
+        }
+        for i in 0..MAX_DNS_SERVERS {
+            if let Some(d) = self.dns.get_mut(i) {
+                let addr = d.addr;
+                self.dns.remove(i);
+                self.push_event(Event::DnsServerRemoved { addr });
+            }
+        }
+        self.solicit = Solicit::Due {
+            at: now,
+            sent: 0,
+            interval: RTR_SOLICITATION_INTERVAL,
+        };
+        debug!("rd: moved to another link, soliciting now");
+    }
+
     /// Whether Router Solicitations are still scheduled.
     pub fn is_soliciting(&self) -> bool {
         matches!(self.solicit, Solicit::Due { .. })
