@@ -116,7 +116,7 @@ fn batched(f: &mut Forwarder, frames: &[&[u8]], out: &mut [u8], icmp: &mut [u8])
             chunk,
             &mut verdicts,
             icmp,
-            |_, _| {},
+            |_, _, _| {},
         );
         for (frame, verdict) in chunk.iter().zip(&verdicts) {
             if let Verdict::Forward { link, len } = *verdict {

@@ -512,9 +512,9 @@ impl Forwarder {
     /// ([`RouteTable::lookup_batch`]), so that their memory reads overlap.
     ///
     /// ICMPv6 errors are built in `icmp` (1280 octets are enough for any) and handed to
-    /// `on_error` with the frame's index as soon as each is built, since the next error
-    /// overwrites it; the frame's verdict is then [`Verdict::Error`], whose `len` is that of
-    /// the bytes handed over.
+    /// `on_error` as soon as each is built (the next one overwrites it), with the frame's
+    /// index and the link the error goes out of; the frame's verdict is then
+    /// [`Verdict::Error`], whose `link` and `len` are those handed over.
     ///
     /// # Panics
     ///
@@ -526,7 +526,7 @@ impl Forwarder {
         frames: &[&[u8]],
         verdicts: &mut [Verdict],
         icmp: &mut [u8],
-        mut on_error: impl FnMut(usize, &[u8]),
+        mut on_error: impl FnMut(usize, LinkId, &[u8]),
     ) {
         assert!(
             verdicts.len() >= frames.len(),
@@ -544,8 +544,8 @@ impl Forwarder {
                 let at = c * BATCH_LANES + j;
                 let route = found[j];
                 let verdict = self.route_with(now, in_link, frame, icmp, |_, _| route);
-                if let Verdict::Error { len, .. } = verdict {
-                    on_error(at, &icmp[..len]);
+                if let Verdict::Error { link, len, .. } = verdict {
+                    on_error(at, link, &icmp[..len]);
                 }
                 verdicts[at] = verdict;
             }

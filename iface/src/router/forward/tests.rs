@@ -492,16 +492,16 @@ proptest! {
             let mut expected_errors = Vec::new();
             for (i, frame) in frames.iter().enumerate() {
                 let v = single.route(now, link, frame, &mut icmp);
-                if let Verdict::Error { len, .. } = v {
-                    expected_errors.push((i, icmp[..len].to_vec()));
+                if let Verdict::Error { link: out, len, .. } = v {
+                    expected_errors.push((i, out, icmp[..len].to_vec()));
                 }
                 expected.push(v);
             }
             let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
             let mut verdicts = vec![Verdict::Drop(DropReason::NoRoute); frames.len()];
             let mut errors = Vec::new();
-            batched.route_batch(now, link, &slices, &mut verdicts, &mut icmp, |i, bytes| {
-                errors.push((i, bytes.to_vec()));
+            batched.route_batch(now, link, &slices, &mut verdicts, &mut icmp, |i, out, bytes| {
+                errors.push((i, out, bytes.to_vec()));
             });
             prop_assert_eq!(&verdicts, &expected);
             prop_assert_eq!(&errors, &expected_errors);
