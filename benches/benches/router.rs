@@ -15,7 +15,10 @@
 use std::hint::black_box;
 
 use bridgeless_benches::SplitMix;
-use bridgeless_iface::router::{Forwarder, ForwarderConfig, LinkConfig, LinkId, Route, Verdict};
+use bridgeless_iface::route_table::BATCH_LANES;
+use bridgeless_iface::router::{
+    DropReason, Forwarder, ForwarderConfig, LinkConfig, LinkId, Route, Verdict,
+};
 use bridgeless_wire::frame::{Ipv6Header, emit_udp_v6};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smoltcp::time::Instant;
@@ -36,8 +39,12 @@ fn mask(len: u8) -> u128 {
     }
 }
 
-/// A forwarder with `routes` routes and the destinations of `BATCH` packets, each inside one.
-fn setup(routes: usize) -> (Forwarder, Vec<Vec<u8>>) {
+/// Distinct destinations (and frames) of the two destination sets.
+const DESTINATIONS: [usize; 2] = [1024, 65_536];
+
+/// A forwarder with `routes` routes and `frames` packets, each to a random address inside a
+/// random route.
+fn setup(routes: usize, frames: usize) -> (Forwarder, Vec<Vec<u8>>) {
     let mut f = Forwarder::new(ForwarderConfig {
         max_routes: routes + 2 * usize::from(LINKS) + 8,
         ..ForwarderConfig::default()
@@ -66,7 +73,7 @@ fn setup(routes: usize) -> (Forwarder, Vec<Vec<u8>>) {
             prefixes.push((bits, len));
         }
     }
-    let frames = (0..BATCH)
+    let frames = (0..frames)
         .map(|i| {
             let (bits, len) = prefixes[(rng.next_u64() as usize) % prefixes.len()];
             let dst = bits | (rng.next_u128() & !mask(len));
@@ -88,7 +95,7 @@ fn setup(routes: usize) -> (Forwarder, Vec<Vec<u8>>) {
 }
 
 #[inline(never)]
-fn forward_batch(f: &mut Forwarder, frames: &[Vec<u8>], out: &mut [u8], icmp: &mut [u8]) -> usize {
+fn per_packet(f: &mut Forwarder, frames: &[&[u8]], out: &mut [u8], icmp: &mut [u8]) -> usize {
     let mut sent = 0;
     for frame in frames {
         if let Verdict::Forward { link, len } = f.route(Instant::ZERO, LinkId(0), frame, icmp) {
@@ -99,7 +106,29 @@ fn forward_batch(f: &mut Forwarder, frames: &[Vec<u8>], out: &mut [u8], icmp: &m
 }
 
 #[inline(never)]
-fn copy_batch(frames: &[Vec<u8>], out: &mut [u8]) -> usize {
+fn batched(f: &mut Forwarder, frames: &[&[u8]], out: &mut [u8], icmp: &mut [u8]) -> usize {
+    let mut sent = 0;
+    let mut verdicts = [Verdict::Drop(DropReason::NoRoute); BATCH_LANES];
+    for chunk in frames.chunks(BATCH_LANES) {
+        f.route_batch(
+            Instant::ZERO,
+            LinkId(0),
+            chunk,
+            &mut verdicts,
+            icmp,
+            |_, _, _| {},
+        );
+        for (frame, verdict) in chunk.iter().zip(&verdicts) {
+            if let Verdict::Forward { link, len } = *verdict {
+                sent += f.forward_into(link, &frame[..len], out).unwrap_or(0);
+            }
+        }
+    }
+    sent
+}
+
+#[inline(never)]
+fn copy_batch(frames: &[&[u8]], out: &mut [u8]) -> usize {
     let mut sent = 0;
     for frame in frames {
         let out = &mut out[..frame.len()];
@@ -110,25 +139,48 @@ fn copy_batch(frames: &[Vec<u8>], out: &mut [u8]) -> usize {
     sent
 }
 
+/// The next `BATCH` frames of `all`, cycling.
+fn next_batch<'a, 'b>(all: &'a [&'b [u8]], at: &mut usize) -> &'a [&'b [u8]] {
+    let batch = &all[*at..*at + BATCH];
+    *at = (*at + BATCH) % all.len();
+    batch
+}
+
 fn forwarding(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward_64B_payload");
     group.throughput(Throughput::Elements(BATCH as u64));
     let mut out = vec![0u8; 2048];
     let mut icmp = vec![0u8; 1280];
-    let (_, frames) = setup(10);
-    group.bench_function("copy_floor", |b| {
-        b.iter(|| copy_batch(black_box(&frames), &mut out))
-    });
-    for routes in [10, 10_000, 100_000] {
-        let (mut f, frames) = setup(routes);
-        let expected: usize = frames.iter().map(Vec::len).sum();
-        assert_eq!(
-            forward_batch(&mut f, &frames, &mut out, &mut icmp),
-            expected
-        );
-        group.bench_function(format!("router_{routes}_routes"), |b| {
-            b.iter(|| forward_batch(&mut f, black_box(&frames), &mut out, &mut icmp))
+    for dsts in DESTINATIONS {
+        let (_, frames) = setup(10, dsts);
+        let all: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let mut at = 0;
+        group.bench_function(format!("copy_floor/dst_{dsts}"), |b| {
+            b.iter(|| copy_batch(black_box(next_batch(&all, &mut at)), &mut out))
         });
+    }
+    for routes in [10, 10_000, 100_000] {
+        for dsts in DESTINATIONS {
+            let (mut f, frames) = setup(routes, dsts);
+            let all: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            let expected: usize = frames.iter().map(Vec::len).sum();
+            assert_eq!(per_packet(&mut f, &all, &mut out, &mut icmp), expected);
+            assert_eq!(batched(&mut f, &all, &mut out, &mut icmp), expected);
+            let mut at = 0;
+            group.bench_function(format!("per_packet/{routes}_routes/dst_{dsts}"), |b| {
+                b.iter(|| {
+                    let frames = black_box(next_batch(&all, &mut at));
+                    per_packet(&mut f, frames, &mut out, &mut icmp)
+                })
+            });
+            let mut at = 0;
+            group.bench_function(format!("batched/{routes}_routes/dst_{dsts}"), |b| {
+                b.iter(|| {
+                    let frames = black_box(next_batch(&all, &mut at));
+                    batched(&mut f, frames, &mut out, &mut icmp)
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -138,7 +190,7 @@ fn forwarding(c: &mut Criterion) {
 fn multicast(c: &mut Criterion) {
     let mut group = c.benchmark_group("multicast_replicate");
     group.throughput(Throughput::Elements(BATCH as u64));
-    let (mut f, mut frames) = setup(10);
+    let (mut f, mut frames) = setup(10, BATCH);
     for frame in &mut frames {
         frame[24..40].copy_from_slice(&Ipv6Address::new(0xff05, 0, 0, 0, 0, 0, 0, 0x1234).octets());
     }

@@ -235,6 +235,23 @@ proptest! {
                 }
             }
         }
+        // The batched lookup gives the same answers, for batches shorter and longer than
+        // the lanes it walks together: every route's ends and the addresses around them.
+        let probes: Vec<Ipv6Address> = naive
+            .0
+            .iter()
+            .flat_map(|&(c, _)| {
+                let lo = u128::from(c.address());
+                let hi = lo | !mask(c.prefix_len());
+                [lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]
+            })
+            .map(Ipv6Address::from)
+            .collect();
+        let mut batch = vec![None; probes.len()];
+        t.lookup_batch(&probes, &mut batch);
+        for (p, got) in probes.iter().zip(&batch) {
+            prop_assert_eq!(*got, naive.lookup(*p));
+        }
         let mut listed: Vec<_> = t.iter().collect();
         let mut expected = naive.0.clone();
         listed.sort_by_key(|(c, _)| (u128::from(c.address()), c.prefix_len()));

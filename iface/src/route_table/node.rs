@@ -1,7 +1,7 @@
 //! The trie below the direct array: 6-bit-stride nodes with popcount-indexed children and
 //! compressed, leaf-pushed leaves, and their updates and compaction.
 
-use super::{NODE, NONE, Route, RouteTable, mask};
+use super::{BATCH_LANES, NODE, NONE, Route, RouteTable, mask};
 
 /// Slots per node.
 const STRIDE: u8 = 6;
@@ -30,6 +30,7 @@ pub(super) struct Node {
 }
 
 /// The 6 address bits from bit `depth` (0 = most significant; `depth` below 128).
+#[inline]
 fn slot(a: u128, depth: u8) -> u32 {
     ((a << depth) >> (128 - u32::from(STRIDE))) as u32
 }
@@ -39,6 +40,18 @@ fn slot(a: u128, depth: u8) -> u32 {
 fn room<X>(v: &mut Vec<X>, extra: usize) {
     if v.capacity() - v.len() < extra {
         v.reserve_exact(extra.max(v.len() / 2));
+    }
+}
+
+/// The index among a node's children of the child at slot `s` (set in `vector`): the set
+/// bits below it. A full node (64 children, common where routes are dense) needs no count,
+/// which matters where `count_ones` is not one instruction (x86-64 before v2).
+#[inline]
+fn child_rank(vector: u64, s: u32) -> u32 {
+    if vector == u64::MAX {
+        s
+    } else {
+        (vector & ((1u64 << s) - 1)).count_ones()
     }
 }
 
@@ -60,14 +73,76 @@ impl<T: Copy> RouteTable<T> {
                 // Off the node's compressed path: what the parent's slot held.
                 return n.base1 as usize;
             }
-            let bit = 1u64 << slot(a, n.depth);
+            let s = slot(a, n.depth);
+            let bit = 1u64 << s;
             if n.vector & bit != 0 {
-                i = n.base0 as usize + (n.vector & (bit - 1)).count_ones() as usize;
+                i = n.base0 as usize + child_rank(n.vector, s) as usize;
                 expect = n.depth + STRIDE;
                 continue;
             }
             let run = (n.leafvec & (bit | (bit - 1))).count_ones() as usize;
             return n.base1 as usize + run;
+        }
+    }
+
+    /// The route indices for the first `n` addresses of `a` into `found`: the direct array,
+    /// then [`descend`](Self::descend) of every address still in a node, one level at a time
+    /// across the addresses, then the leaves. Within a level, the node reads of different
+    /// addresses are independent, so the processor overlaps their cache misses.
+    pub(super) fn resolve_lanes(
+        &self,
+        a: &[u128; BATCH_LANES],
+        n: usize,
+        found: &mut [u32; BATCH_LANES],
+    ) {
+        const LANE: usize = BATCH_LANES - 1;
+        // Per lane: the node it is at (while walking), then its leaf index.
+        let mut at = [0u32; BATCH_LANES];
+        let mut expect = [self.k; BATCH_LANES];
+        // The lanes still walking (the first `walking` entries), and the lanes in a leaf.
+        let mut active = [0u8; BATCH_LANES];
+        let mut walking = 0;
+        let mut in_leaf = 0u32;
+        for j in 0..n.min(BATCH_LANES) {
+            let e = self.dir[self.dir_slot(a[j])];
+            if e & NODE == 0 {
+                found[j] = e;
+            } else {
+                at[j] = e & !NODE;
+                active[walking & LANE] = j as u8;
+                walking += 1;
+                in_leaf |= 1 << j;
+            }
+        }
+        while walking > 0 {
+            let mut still = 0;
+            for t in 0..walking {
+                let j = usize::from(active[t & LANE]) & LANE;
+                let i = at[j] as usize;
+                let node = &self.nodes[i];
+                if node.depth != expect[j]
+                    && (a[j] ^ self.keys[i]).leading_zeros() < u32::from(node.depth)
+                {
+                    at[j] = node.base1;
+                    continue;
+                }
+                let s = slot(a[j], node.depth);
+                let bit = 1u64 << s;
+                if node.vector & bit != 0 {
+                    at[j] = node.base0 + child_rank(node.vector, s);
+                    expect[j] = node.depth + STRIDE;
+                    active[still & LANE] = j as u8;
+                    still += 1;
+                } else {
+                    at[j] = node.base1 + (node.leafvec & (bit | (bit - 1))).count_ones();
+                }
+            }
+            walking = still;
+        }
+        while in_leaf != 0 {
+            let j = in_leaf.trailing_zeros() as usize & LANE;
+            in_leaf &= in_leaf - 1;
+            found[j] = self.leaves[at[j] as usize];
         }
     }
 

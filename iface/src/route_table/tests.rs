@@ -329,7 +329,8 @@ proptest! {
     /// whatever the direct-array size.
     #[test]
     fn invariants_hold(cap in prop_oneof![Just(3usize), Just(24), Just(40), Just(1000)],
-                       ops in proptest::collection::vec(op(), 1..120)) {
+                       ops in proptest::collection::vec(op(), 1..120),
+                       probes in proptest::collection::vec(addr(), 0..40)) {
         let mut t = RouteTable::with_capacity(cap);
         for (n, op) in ops.into_iter().enumerate() {
             match op {
@@ -341,6 +342,15 @@ proptest! {
                 }
             }
             check(&t);
+        }
+        // Batched lookups agree with single ones, lane for lane, at every batch length.
+        let probes: Vec<Ipv6Address> = probes.into_iter().map(Ipv6Address::from).collect();
+        for n in [0, 1, 15, 16, 17, probes.len()].map(|n| n.min(probes.len())) {
+            let mut batch = vec![None; n];
+            t.lookup_batch(&probes[..n], &mut batch);
+            for (p, got) in probes.iter().zip(&batch) {
+                prop_assert_eq!(*got, t.lookup(*p));
+            }
         }
     }
 }

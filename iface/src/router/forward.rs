@@ -7,7 +7,8 @@
 //! error written into the caller's buffer. It never allocates and never copies the packet;
 //! [`Forwarder::forward_into`] copies it once into the outgoing frame and decrements the hop
 //! limit there, leaving every other byte (traffic class, flow label, extension headers)
-//! unchanged.
+//! unchanged. [`Forwarder::route_batch`] decides many frames at once with the same rules,
+//! looking their destinations up together so that the route table's cache misses overlap.
 //!
 //! The rules, in the order they are applied:
 //!
@@ -40,7 +41,7 @@ use bridgeless_wire::{Error as WireError, ParamProblemCode};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
-use crate::route_table::{RouteTable, TableFull};
+use crate::route_table::{BATCH_LANES, RouteTable, TableFull};
 
 /// Identifies one of a router's links: its index, in the order the links were added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -366,8 +367,35 @@ mod field {
     pub const HEADER_LEN: usize = 40;
 }
 
-fn is_link_local(addr: &[u8; 16]) -> bool {
-    addr[0] == 0xfe && addr[1] & 0xc0 == 0x80
+/// fe80::/10 (RFC 4291 §2.5.6), on an address read as a big-endian `u128`.
+#[inline]
+fn is_link_local(addr: u128) -> bool {
+    addr >> 118 == 0xfe80 >> 6
+}
+
+/// ff00::/8 (RFC 4291 §2.7).
+#[inline]
+fn is_multicast(addr: u128) -> bool {
+    addr >> 120 == 0xff
+}
+
+/// The address at `range` of a fixed header, as a big-endian `u128`.
+#[inline]
+fn addr_at(h: &[u8; field::HEADER_LEN], range: core::ops::Range<usize>) -> u128 {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&h[range]);
+    u128::from_be_bytes(a)
+}
+
+/// The destination a lookup for `frame` would use: where the route table may be consulted
+/// (a whole fixed header with a unicast destination), its destination address; otherwise
+/// the unspecified address, whose lookup is cheap and whose result is unused.
+#[inline]
+fn lookup_key(frame: &[u8]) -> u128 {
+    match frame.first_chunk::<{ field::HEADER_LEN }>() {
+        Some(h) if !is_multicast(addr_at(h, field::DST)) => addr_at(h, field::DST),
+        _ => 0,
+    }
 }
 
 impl Forwarder {
@@ -478,26 +506,97 @@ impl Forwarder {
         frame: &[u8],
         icmp: &mut [u8],
     ) -> Verdict {
+        self.route_with(now, in_link, frame, icmp, RouteTable::lookup_value)
+    }
+
+    /// Decides what to do with each of `frames`, which arrived on `in_link`, into the
+    /// `verdicts` of the same index: the same verdicts, counters, ICMPv6 errors and rate
+    /// limiting as calling [`route`](Self::route) for each frame in order, but with the route
+    /// lookups of up to 16 frames at a time walked together
+    /// ([`RouteTable::lookup_batch`]), so that their memory reads overlap.
+    ///
+    /// ICMPv6 errors are built in `icmp` (1280 octets are enough for any) and handed to
+    /// `on_error` as soon as each is built (the next one overwrites it), with the frame's
+    /// index and the link the error goes out of; the frame's verdict is then
+    /// [`Verdict::Error`], whose `link` and `len` are those handed over.
+    ///
+    /// # Panics
+    ///
+    /// If `verdicts` is shorter than `frames`.
+    pub fn route_batch(
+        &mut self,
+        now: Instant,
+        in_link: LinkId,
+        frames: &[&[u8]],
+        verdicts: &mut [Verdict],
+        icmp: &mut [u8],
+        mut on_error: impl FnMut(usize, LinkId, &[u8]),
+    ) {
+        assert!(
+            verdicts.len() >= frames.len(),
+            "route_batch: too few verdicts"
+        );
+        let mut dsts = [0u128; BATCH_LANES];
+        let mut found = [None; BATCH_LANES];
+        for (c, chunk) in frames.chunks(BATCH_LANES).enumerate() {
+            let n = chunk.len();
+            for (dst, frame) in dsts.iter_mut().zip(chunk) {
+                *dst = lookup_key(frame);
+            }
+            self.routes.lookup_values(&dsts[..n], &mut found[..n]);
+            for (j, frame) in chunk.iter().enumerate() {
+                let at = c * BATCH_LANES + j;
+                let route = found[j];
+                let verdict = self.route_with(now, in_link, frame, icmp, |_, _| route);
+                if let Verdict::Error { link, len, .. } = verdict {
+                    on_error(at, link, &icmp[..len]);
+                }
+                verdicts[at] = verdict;
+            }
+        }
+    }
+
+    /// [`route`](Self::route) with the route lookup of the destination left to `lookup`, which
+    /// is called at most once, and only where the rules consult the route table.
+    #[inline(always)]
+    fn route_with(
+        &mut self,
+        now: Instant,
+        in_link: LinkId,
+        frame: &[u8],
+        icmp: &mut [u8],
+        lookup: impl FnOnce(&RouteTable<Route>, u128) -> Option<Route>,
+    ) -> Verdict {
         let Some(link) = self.links.get_mut(in_link.index()) else {
             self.counters.dropped.count(DropReason::UnknownLink);
             return Verdict::Drop(DropReason::UnknownLink);
         };
         link.counters.rx_packets += 1;
         link.counters.rx_bytes += frame.len() as u64;
-        let verdict = self.decide(now, in_link, frame, icmp);
+        let verdict = self.decide(now, in_link, frame, icmp, lookup);
         match verdict {
             Verdict::Forward { .. } => self.counters.forwarded += 1,
             Verdict::Local { .. } => self.counters.local += 1,
             Verdict::Multicast { .. } => self.counters.multicast += 1,
             Verdict::Drop(reason) | Verdict::Error { reason, .. } => {
                 self.counters.dropped.count(reason);
-                self.links[in_link.index()].counters.dropped += 1;
+                if let Some(link) = self.links.get_mut(in_link.index()) {
+                    link.counters.dropped += 1;
+                }
             }
         }
         verdict
     }
 
-    fn decide(&mut self, now: Instant, in_link: LinkId, frame: &[u8], icmp: &mut [u8]) -> Verdict {
+    #[inline(always)]
+    fn decide(
+        &mut self,
+        now: Instant,
+        in_link: LinkId,
+        frame: &[u8],
+        icmp: &mut [u8],
+        lookup: impl FnOnce(&RouteTable<Route>, u128) -> Option<Route>,
+    ) -> Verdict {
         let Some(h) = frame.first_chunk::<{ field::HEADER_LEN }>() else {
             return Verdict::Drop(DropReason::Truncated);
         };
@@ -510,17 +609,14 @@ impl Forwarder {
             return Verdict::Drop(DropReason::Truncated);
         }
         let packet = &frame[..len];
-        let mut src = [0u8; 16];
-        src.copy_from_slice(&h[field::SRC]);
-        let mut dst = [0u8; 16];
-        dst.copy_from_slice(&h[field::DST]);
-        let src_addr = Ipv6Address::from(src);
-        if src[0] == 0xff || src_addr.is_unspecified() || src_addr.is_loopback() {
+        let src = addr_at(h, field::SRC);
+        let dst = addr_at(h, field::DST);
+        // Multicast (ff00::/8), unspecified (::) or loopback (::1).
+        if is_multicast(src) || src <= 1 {
             return Verdict::Drop(DropReason::InvalidSource);
         }
-        let hop_limit = h[field::HOP_LIMIT];
-        if dst[0] == 0xff {
-            return self.multicast(now, in_link, packet, &src, &dst, icmp);
+        if is_multicast(dst) {
+            return self.multicast(now, in_link, packet, src, dst, icmp);
         }
         if h[field::NEXT_HEADER] == 0 {
             match frame::parse(packet) {
@@ -538,17 +634,16 @@ impl Forwarder {
                 Err(_) => return Verdict::Drop(DropReason::Malformed),
             }
         }
-        let dst_addr = Ipv6Address::from(dst);
-        let route = self.routes.lookup(dst_addr).map(|(_, route)| route);
+        let route = lookup(&self.routes, dst);
         if route == Some(Route::Local) {
             return Verdict::Local { len };
         }
-        if is_link_local(&dst) {
+        if is_link_local(dst) {
             return Verdict::Drop(DropReason::LinkLocalDestination);
         }
-        let (reason, error) = if is_link_local(&src) {
+        let (reason, error) = if is_link_local(src) {
             (DropReason::BeyondScope, Icmpv6Error::DstUnreachable(2))
-        } else if hop_limit <= 1 {
+        } else if h[field::HOP_LIMIT] <= 1 {
             (DropReason::HopLimit, Icmpv6Error::TimeExceeded(0))
         } else {
             match route {
@@ -597,12 +692,12 @@ impl Forwarder {
         now: Instant,
         in_link: LinkId,
         packet: &[u8],
-        src: &[u8; 16],
-        dst: &[u8; 16],
+        src: u128,
+        dst: u128,
         icmp: &mut [u8],
     ) -> Verdict {
         let len = packet.len();
-        match dst[1] & 0x0f {
+        match (dst >> 112) & 0x0f {
             // Reserved and interface-local scope never appear on a link (RFC 4291 §2.7).
             0 | 1 => Verdict::Drop(DropReason::MulticastScope),
             // Link-local scope: for the router's own protocols, never forwarded.
@@ -660,6 +755,7 @@ impl Forwarder {
     /// `packet.len()` octets), decrements its hop limit (RFC 8200 §3) and counts it on `link`.
     /// Returns the octets written, or `None` if `out` is too short or the packet has no IPv6
     /// header.
+    #[inline]
     pub fn forward_into(&mut self, link: LinkId, packet: &[u8], out: &mut [u8]) -> Option<usize> {
         let out = out.get_mut(..packet.len())?;
         if packet.len() < field::HEADER_LEN {
@@ -685,10 +781,11 @@ impl Forwarder {
         packet: &[u8],
         buf: &mut [u8],
     ) -> Verdict {
-        let (src, dst) = (&packet[field::SRC], &packet[field::DST]);
-        let mut invoking_src = [0u8; 16];
-        invoking_src.copy_from_slice(src);
-        let to_multicast = dst[0] == 0xff;
+        let Some(h) = packet.first_chunk::<{ field::HEADER_LEN }>() else {
+            return Verdict::Drop(reason);
+        };
+        let invoking_src = addr_at(h, field::SRC);
+        let to_multicast = is_multicast(addr_at(h, field::DST));
         let multicast_allowed = matches!(
             error,
             Icmpv6Error::PacketTooBig(_)
@@ -702,7 +799,7 @@ impl Forwarder {
             return Verdict::Drop(reason);
         }
         let link = &self.links[in_link.index()].config;
-        let source = if is_link_local(&invoking_src) {
+        let source = if is_link_local(invoking_src) {
             Some(link.link_local)
         } else {
             link.address.or(self.config.source)
@@ -722,7 +819,7 @@ impl Forwarder {
         };
         // Towards the invoking packet's source: by the route table, else back where it came.
         let out = match self.routes.lookup(to) {
-            Some((_, Route::Link(out))) if !is_link_local(&invoking_src) => out,
+            Some((_, Route::Link(out))) if !is_link_local(invoking_src) => out,
             _ => in_link,
         };
         self.counters.icmp.sent[usize::from(error.message_type() - 1)] += 1;

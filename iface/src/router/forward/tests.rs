@@ -19,8 +19,14 @@ fn cidr(s: &str) -> Ipv6Cidr {
 /// Three links: A (fd00:a::/64, global address fd00:a::1), B (fd00:b::/64, MTU 1280, no global
 /// address: errors come from the router's source fd00:ff::1), C (fd00:c::/64).
 fn forwarder() -> Forwarder {
+    forwarder_with(IcmpRateLimit::default())
+}
+
+/// [`forwarder`] with the ICMPv6 error rate limit `icmp_rate`.
+fn forwarder_with(icmp_rate: IcmpRateLimit) -> Forwarder {
     let mut f = Forwarder::new(ForwarderConfig {
         source: Some(addr("fd00:ff::1")),
+        icmp_rate,
         ..ForwarderConfig::default()
     });
     for (i, (mtu, global)) in [
@@ -394,5 +400,119 @@ proptest! {
         }
         let c = f.counters();
         prop_assert_eq!(c.forwarded + c.local + c.multicast + c.dropped.total(), 1);
+    }
+}
+
+/// A frame for the batch property test: a UDP packet between addresses that exercise every
+/// rule (local, link-local, multicast of each scope, invalid sources, every kind of route),
+/// with hop limits around 1 and sizes around link B's 1280-octet MTU, or a Hop-by-Hop packet,
+/// an ICMPv6 error, a cut or damaged frame, or noise.
+fn any_frame() -> impl Strategy<Value = Vec<u8>> {
+    const SOURCES: &[&str] = &["fd00:a::2", "fd00:c::7", "fe80::2", "::", "::1", "ff02::1"];
+    const DESTINATIONS: &[&str] = &[
+        "fd00:a::1",
+        "fd00:a::9",
+        "fd00:b::2",
+        "fd00:c::2",
+        "fd00:bad::1",
+        "fd00:1234::1",
+        "2001:db8::1",
+        "fe80::1",
+        "fe80::99",
+        "ff02::1",
+        "ff05::1234",
+        "ff01::1",
+        "ff00::1",
+    ];
+    let udp_frame = (
+        0..SOURCES.len(),
+        0..DESTINATIONS.len(),
+        prop_oneof![Just(0u8), Just(1), Just(2), Just(64)],
+        prop_oneof![0usize..64, 1230usize..1300],
+    )
+        .prop_map(|(s, d, hop, size)| udp(SOURCES[s], DESTINATIONS[d], hop, size));
+    let error_frame =
+        (0..DESTINATIONS.len(), prop_oneof![Just(1u8), Just(64)]).prop_map(|(d, hop)| {
+            let invoking = udp("fd00:c::2", "fd00:a::2", 64, 10);
+            let mut error = [0u8; 1280];
+            let n = emit_icmpv6_error(
+                addr("fd00:c::1"),
+                addr(DESTINATIONS[d]),
+                Icmpv6Error::DstUnreachable(4),
+                &invoking,
+                &mut error,
+            )
+            .unwrap();
+            let mut packet = error[..n].to_vec();
+            packet[7] = hop;
+            packet
+        });
+    prop_oneof![
+        6 => udp_frame.clone(),
+        1 => (prop_oneof![Just(0x1eu8), Just(0x9e), Just(0xde)], 0..DESTINATIONS.len())
+            .prop_map(|(option, d)| hop_by_hop(option, DESTINATIONS[d])),
+        1 => error_frame,
+        1 => (udp_frame, any::<prop::sample::Index>(), any::<u8>(), any::<bool>()).prop_map(
+            |(mut frame, at, byte, cut)| {
+                let i = at.index(frame.len());
+                if cut {
+                    frame.truncate(i);
+                } else {
+                    frame[i] = byte;
+                }
+                frame
+            }
+        ),
+        1 => proptest::collection::vec(any::<u8>(), 0..80),
+    ]
+}
+
+proptest! {
+    /// `route_batch` is `route` per frame: the same verdicts, the same ICMPv6 errors (bytes
+    /// and order, under a rate limit small enough to bite) and the same counters, for batches
+    /// of every length around the lookup lanes, at advancing times, on every link.
+    #[test]
+    fn route_batch_is_route_per_frame(
+        batches in proptest::collection::vec(
+            (0u64..300, 0u16..4, proptest::collection::vec(any_frame(), 0..40)),
+            1..6,
+        ),
+    ) {
+        let rate = IcmpRateLimit { per_second: 10, burst: 4 };
+        let mut single = forwarder_with(rate);
+        let mut batched = forwarder_with(rate);
+        let mut ms = 1000;
+        for (step, (dt, link, frames)) in batches.into_iter().enumerate() {
+            ms += dt;
+            let now = Instant::from_millis(ms as i64);
+            let link = LinkId(link);
+            if step == 3 {
+                // A link that goes down between batches: code 3 in both.
+                single.set_link_up(B, false);
+                batched.set_link_up(B, false);
+            }
+            let mut icmp = [0u8; 1280];
+            let mut expected = Vec::new();
+            let mut expected_errors = Vec::new();
+            for (i, frame) in frames.iter().enumerate() {
+                let v = single.route(now, link, frame, &mut icmp);
+                if let Verdict::Error { link: out, len, .. } = v {
+                    expected_errors.push((i, out, icmp[..len].to_vec()));
+                }
+                expected.push(v);
+            }
+            let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            let mut verdicts = vec![Verdict::Drop(DropReason::NoRoute); frames.len()];
+            let mut errors = Vec::new();
+            batched.route_batch(now, link, &slices, &mut verdicts, &mut icmp, |i, out, bytes| {
+                errors.push((i, out, bytes.to_vec()));
+            });
+            prop_assert_eq!(&verdicts, &expected);
+            prop_assert_eq!(&errors, &expected_errors);
+            prop_assert_eq!(batched.counters(), single.counters());
+            for l in 0..3 {
+                prop_assert_eq!(batched.link_counters(LinkId(l)), single.link_counters(LinkId(l)));
+            }
+        }
     }
 }
