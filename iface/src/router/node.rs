@@ -5,10 +5,11 @@ use rand_core::RngCore;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpProtocol, Ipv6Address, checksum};
 
-use super::forward::{Forwarder, LinkId, Verdict};
+use super::forward::{DropReason, Forwarder, LinkId, Verdict};
 use super::io::LinkIo;
 use super::multicast::{Multicast, RouterMldProxy};
 use super::tree::{BuildError, RouterConfig, RouterLink, Tree, TreeEvent};
+use crate::route_table::BATCH_LANES;
 
 /// The largest frame the router handles: the largest IPv6 packet without a jumbogram.
 pub const MAX_FRAME: usize = 40 + 65_535;
@@ -16,6 +17,10 @@ pub const MAX_FRAME: usize = 40 + 65_535;
 /// Frames taken from one link per [`Router::poll`] before moving on to the next, so that a busy
 /// link cannot starve the others.
 pub const RX_BUDGET: usize = 64;
+
+/// The receive buffer: a batch of frames packed one after another, with room for a whole
+/// [`MAX_FRAME`] at every receive (typical frames leave room for [`BATCH_LANES`] of them).
+const RX_ROOM: usize = BATCH_LANES * 2048 + MAX_FRAME;
 
 /// What the router did with the packets addressed to itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,7 +85,7 @@ impl Router {
             multicast: None,
             fanout: Vec::new(),
             local: LocalCounters::default(),
-            rx: vec![0; MAX_FRAME],
+            rx: vec![0; RX_ROOM],
             icmp: vec![0; 1280],
             tx: vec![0; 1500],
             scratch: vec![0; 1500],
@@ -208,6 +213,58 @@ impl Router {
             Verdict::Local { len } => self.handle_local(now, link, &frame[..len], sink, rng),
             Verdict::Multicast { len } => self.replicate(now, link, &frame[..len], sink),
             Verdict::Drop(_) => {}
+        }
+    }
+
+    /// Handles frames that arrived on `link` together, packed in `rx` and ending at `ends`:
+    /// decides them with one [`Forwarder::route_batch`] (so that their route lookups
+    /// overlap), sending ICMPv6 errors as they are built, then acts on each verdict in
+    /// order. The same as [`handle_frame`](Self::handle_frame) on each, except that a frame
+    /// for the router that changes routes (a delegation) affects the next batch, not the
+    /// rest of this one.
+    fn handle_batch<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        rx: &[u8],
+        ends: &[usize],
+        links: &mut [&mut dyn LinkIo],
+        rng: &mut R,
+    ) {
+        let mut frames: [&[u8]; BATCH_LANES] = [&[]; BATCH_LANES];
+        let mut start = 0;
+        for (frame, &end) in frames.iter_mut().zip(ends) {
+            *frame = &rx[start..end];
+            start = end;
+        }
+        let frames = &frames[..ends.len().min(BATCH_LANES)];
+        let mut verdicts = [Verdict::Drop(DropReason::NoRoute); BATCH_LANES];
+        let mut sink = Links { links, now };
+        let tx_refused = &mut self.local.tx_refused;
+        self.forwarder.route_batch(
+            now,
+            link,
+            frames,
+            &mut verdicts,
+            &mut self.icmp,
+            |_, out, icmp| {
+                if !sink.send(out, icmp.len(), &mut |buf| buf.copy_from_slice(icmp)) {
+                    *tx_refused += 1;
+                }
+            },
+        );
+        for (frame, verdict) in frames.iter().zip(verdicts) {
+            match verdict {
+                Verdict::Forward { link: out, len } => {
+                    self.send_copy(out, &frame[..len], &mut sink)
+                }
+                Verdict::Local { len } => {
+                    self.handle_local(now, link, &frame[..len], &mut sink, rng)
+                }
+                Verdict::Multicast { len } => self.replicate(now, link, &frame[..len], &mut sink),
+                // Errors were sent as they were built.
+                Verdict::Error { .. } | Verdict::Drop(_) => {}
+            }
         }
     }
 
@@ -387,13 +444,28 @@ impl Router {
         let mut handled = 0;
         let mut rx = core::mem::take(&mut self.rx);
         for i in 0..links.len() {
-            for _ in 0..RX_BUDGET {
-                let Some(len) = links[i].receive_frame(now, &mut rx) else {
-                    break;
-                };
-                handled += 1;
-                let link = LinkId(i as u16);
-                self.handle_frame(now, link, &rx[..len], &mut Links { links, now }, rng);
+            let link = LinkId(i as u16);
+            let mut budget = RX_BUDGET;
+            let mut more = true;
+            while more && budget > 0 {
+                // Up to BATCH_LANES frames, packed, each received with MAX_FRAME of room.
+                let mut ends = [0usize; BATCH_LANES];
+                let (mut n, mut used) = (0, 0);
+                while n < BATCH_LANES.min(budget) && rx.len() - used >= MAX_FRAME {
+                    let Some(len) = links[i].receive_frame(now, &mut rx[used..used + MAX_FRAME])
+                    else {
+                        more = false;
+                        break;
+                    };
+                    used += len;
+                    ends[n] = used;
+                    n += 1;
+                }
+                budget -= n;
+                handled += n;
+                if n > 0 {
+                    self.handle_batch(now, link, &rx, &ends[..n], links, rng);
+                }
             }
         }
         self.rx = rx;
