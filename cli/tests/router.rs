@@ -33,43 +33,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_bridgeless");
 // Prerequisites, scratch files, namespaces
 // ---------------------------------------------------------------------------------------
 
-/// Whether the namespace tests can run here. Under `CI=true` a missing prerequisite fails
-/// the test; otherwise it prints why and the test passes without running.
+/// Whether the namespace tests can run here (root, /dev/net/tun, `ip`, `ping`). Under
+/// `CI=true` a missing prerequisite fails the test; otherwise it prints why and the test
+/// passes without running.
 fn ready(test: &str) -> bool {
-    let why = if effective_uid() != Some(0) {
-        Some("it needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".to_string())
-    } else if !Path::new("/dev/net/tun").exists() {
-        Some("/dev/net/tun is missing".to_string())
-    } else {
-        ["ip", "ping"]
-            .iter()
-            .find(|tool| !on_path(tool))
-            .map(|tool| format!("`{tool}` is not installed"))
-    };
-    let Some(why) = why else {
-        return true;
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} cannot run: {why}");
-    }
-    eprintln!("note: {test} did not run: {why} (with CI=true this is a failure)");
-    false
-}
-
-fn on_path(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(program))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
-}
-
-/// The effective user id, from the `Uid:` line of /proc/self/status.
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
+    bridgeless_testkit::ready(test, &["ip", "ping"])
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -86,107 +54,45 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// Runs `command`; panics with its output unless it succeeds; returns its stdout.
-fn run(command: &mut Command) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+use bridgeless_testkit::{Netns, run};
+
+/// A namespace for a test role (`br-ROLE-PID-N`, unique since cargo runs tests in parallel)
+/// with its loopback up.
+fn namespace(role: &str) -> Netns {
+    let ns = Netns::new(&format!("br-{role}"));
+    ns.run("ip", &["link", "set", "lo", "up"]);
+    ns
 }
 
-/// A network namespace for the length of a test: dropping it (also on panic) kills every
-/// process in it and deletes it.
-struct Netns {
-    name: String,
+/// Makes `ns` a Linux host on the kernel side of `tun0`, once the router has created it:
+/// advertisements accepted, link up.
+fn host_on_tun(ns: &Netns, deadline: Instant) {
+    wait_until(deadline, "tun0 to appear", || {
+        ns.command("ip")
+            .args(["link", "show", "tun0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    ns.run("sysctl", &["-q", "-w", "net.ipv6.conf.tun0.accept_ra=2"]);
+    ns.run("ip", &["link", "set", "tun0", "up"]);
 }
 
-impl Netns {
-    /// `br-ROLE-PID-N`: unique, since cargo runs tests in parallel.
-    fn new(role: &str) -> Netns {
-        let name = format!(
-            "br-{role}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
-        ns.run("ip", &["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/var/run/netns").join(&self.name)
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.name, program]);
-        command
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        run(self.command(program).args(args))
-    }
-
-    /// Makes this namespace a Linux host on the kernel side of `tun0`, once the router has
-    /// created it: advertisements accepted, link up.
-    fn host_on_tun(&self, deadline: Instant) {
-        wait_until(deadline, "tun0 to appear", || {
-            self.command("ip")
-                .args(["link", "show", "tun0"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        self.run("sysctl", &["-q", "-w", "net.ipv6.conf.tun0.accept_ra=2"]);
-        self.run("ip", &["link", "set", "tun0", "up"]);
-    }
-
-    /// The address the host formed on tun0 inside `prefix` (such as "fd00:99::/64"),
-    /// waiting for it until `deadline`.
-    fn address_in(&self, prefix: &str, deadline: Instant) -> Ipv6Addr {
-        let (network, len) = prefix.split_once('/').unwrap();
-        let (network, len): (Ipv6Addr, u32) = (network.parse().unwrap(), len.parse().unwrap());
-        let mask = u128::MAX << (128 - len);
-        let mut found = None;
-        wait_until(deadline, &format!("an address in {prefix} on tun0"), || {
-            let out = self.run("ip", &["-6", "-o", "addr", "show", "dev", "tun0"]);
-            found = out
-                .split_whitespace()
-                .filter_map(|w| w.split_once('/')?.0.parse::<Ipv6Addr>().ok())
-                .find(|a| u128::from(*a) & mask == u128::from(network));
-            found.is_some()
-        });
-        found.unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Processes started with `ip netns exec` outlive `ip netns del`: kill them first.
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            let me = std::process::id().to_string();
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                if pid != me {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
+/// The address the host in `ns` formed on tun0 inside `prefix` (such as "fd00:99::/64"),
+/// waiting for it until `deadline`.
+fn address_in(ns: &Netns, prefix: &str, deadline: Instant) -> Ipv6Addr {
+    let (network, len) = prefix.split_once('/').unwrap();
+    let (network, len): (Ipv6Addr, u32) = (network.parse().unwrap(), len.parse().unwrap());
+    let mask = u128::MAX << (128 - len);
+    let mut found = None;
+    wait_until(deadline, &format!("an address in {prefix} on tun0"), || {
+        found = bridgeless_testkit::addresses(ns, "tun0")
+            .into_iter()
+            .find(|a| u128::from(*a) & mask == u128::from(network));
+        found.is_some()
+    });
+    found.unwrap()
 }
 
 /// Polls `ready` every 50 ms until it holds; panics naming `what` at `deadline`.
@@ -353,7 +259,7 @@ fn one_router_two_linux_hosts() {
         return;
     }
     let dir = scratch("one");
-    let (r, h1, h2) = (Netns::new("r"), Netns::new("h1"), Netns::new("h2"));
+    let (r, h1, h2) = (namespace("r"), namespace("h1"), namespace("h2"));
     let config = dir.join("router.toml");
     std::fs::write(
         &config,
@@ -375,11 +281,11 @@ fn one_router_two_linux_hosts() {
         dir.join("core.secret").exists(),
         "the secret file is created on the first run"
     );
-    h1.host_on_tun(deadline);
-    h2.host_on_tun(deadline);
+    host_on_tun(&h1, deadline);
+    host_on_tun(&h2, deadline);
     // Downstream link 0 announces the first /64 of the /48, link 1 the second.
-    h1.address_in("fd00:99::/64", deadline);
-    let a2 = h2.address_in("fd00:99:0:1::/64", deadline);
+    address_in(&h1, "fd00:99::/64", deadline);
+    let a2 = address_in(&h2, "fd00:99:0:1::/64", deadline);
     ping(&h1, &a2.to_string());
 
     let report = router.report(deadline);
@@ -414,7 +320,7 @@ fn core_and_access_router_over_udp() {
         return;
     }
     let dir = scratch("udp");
-    let (r, h1, h2) = (Netns::new("r"), Netns::new("h1"), Netns::new("h2"));
+    let (r, h1, h2) = (namespace("r"), namespace("h1"), namespace("h2"));
     // Both routers run in R and meet over R's own loopback, so fixed ports cannot clash.
     let core = dir.join("core.toml");
     std::fs::write(
@@ -456,12 +362,12 @@ fn core_and_access_router_over_udp() {
         .to_string();
     assert!(delegated.ends_with("/52"), "{log}");
     core.wait_log(&format!("core: delegated {delegated} on link 0"), deadline);
-    h1.host_on_tun(deadline);
-    h2.host_on_tun(deadline);
+    host_on_tun(&h1, deadline);
+    host_on_tun(&h2, deadline);
     // The core's TUN is its downstream link 1: the second /64 of the /48.
-    h1.address_in("fd00:99:0:1::/64", deadline);
+    address_in(&h1, "fd00:99:0:1::/64", deadline);
     let host_link = delegated.replace("/52", "/64");
-    let a2 = h2.address_in(&host_link, deadline);
+    let a2 = address_in(&h2, &host_link, deadline);
     ping(&h1, &a2.to_string());
 
     let report = core.report(deadline);
