@@ -479,3 +479,72 @@ fn a_host_that_walks_to_another_access_router_is_readdressed_and_keeps_its_group
             .wants(&group, &Ipv6Address::UNSPECIFIED)
     );
 }
+
+#[test]
+fn delegation_recurses_down_three_levels_of_routers() {
+    // core (/48) ── R_a (/52 from the core) ── R_c (/56 from R_a), each with a host link.
+    let now = Instant::ZERO;
+    let mut links: Vec<Link> = (0..3)
+        .map(|i| {
+            Link::new(
+                MemoryLinkConfig::default(),
+                ChaCha8Rng::seed_from_u64(10 + i),
+            )
+        })
+        .collect();
+    let mut core = Router::build(config("core", Some(core_prefix())), &[DOWN], now).unwrap();
+    let mut r_a = Router::build(config("r_a", None), &[UP, DOWN, DOWN], now).unwrap();
+    let mut r_c = Router::build(config("r_c", None), &[UP, DOWN], now).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut t = now;
+    while t < Instant::from_secs(30) && r_c.tree().unwrap().prefix().is_none() {
+        let [l0, l1, l2] = &mut links[..] else {
+            unreachable!()
+        };
+        let mut a = l0.end(Side::A);
+        core.poll(t, &mut [&mut a as &mut dyn LinkIo], &mut rng);
+        let (mut up, mut down, mut hosts) = (l0.end(Side::B), l1.end(Side::A), l2.end(Side::A));
+        r_a.poll(
+            t,
+            &mut [&mut up as &mut dyn LinkIo, &mut down, &mut hosts],
+            &mut rng,
+        );
+        let mut up = l1.end(Side::B);
+        // R_c's host link has nobody on it: a link with no peer.
+        let mut idle = Link::new(MemoryLinkConfig::default(), ChaCha8Rng::seed_from_u64(0));
+        let mut idle_end = idle.end(Side::A);
+        r_c.poll(
+            t,
+            &mut [&mut up as &mut dyn LinkIo, &mut idle_end],
+            &mut rng,
+        );
+        t += Duration::from_millis(10);
+    }
+    let pa = r_a.tree().unwrap().prefix().expect("R_a got a prefix");
+    let pc = r_c
+        .tree()
+        .unwrap()
+        .prefix()
+        .expect("R_c got a prefix from R_a");
+    assert_eq!((pa.prefix_len(), pc.prefix_len()), (52, 56));
+    assert!(
+        contains(core_prefix(), pa) && contains(pa, pc),
+        "{pc} inside {pa}"
+    );
+    assert!(
+        !contains(Ipv6Cidr::new(pa.address(), 56), pc),
+        "not R_a's own block"
+    );
+    // R_a routes R_c's prefix to the link it was delegated on; the core reaches it through
+    // R_a's /52.
+    assert_eq!(
+        r_a.forwarder().routes().lookup(pc.address()).map(|r| r.1),
+        Some(bridgeless_iface::router::Route::Link(LinkId(1)))
+    );
+    assert_eq!(
+        core.forwarder().routes().lookup(pc.address()).map(|r| r.1),
+        Some(bridgeless_iface::router::Route::Link(LinkId(0)))
+    );
+    let host_link = r_c.tree().unwrap().link_prefix(LinkId(1)).unwrap();
+    assert!(contains(pc, host_link) && host_link.prefix_len() == 64);
+}
