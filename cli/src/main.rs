@@ -17,6 +17,7 @@ use bridgeless_wire::summary::{Summary, Verdict};
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod roam;
 mod router;
 
 /// Exit code when every packet of every file parsed.
@@ -65,6 +66,10 @@ enum Command {
     /// network): print a timeline, write a pcap per link, `timeline.svg` and `report.json`.
     /// Exit code 0: every check held; 1: a check failed; 2: the outputs could not be written.
     Demo(demo::DemoArgs),
+    /// A netcat-like byte stream over a roaming session on UDP, which survives address
+    /// changes: `keygen`, `serve`, `connect` (see `bridgeless roam help`).
+    #[command(subcommand)]
+    Roam(roam::RoamCommand),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         }
         Command::Router { config, check } => router::run(&config, check),
         Command::Demo(args) => demo::run(&args),
+        Command::Roam(command) => roam::run(command),
     }
 }
 
