@@ -342,40 +342,10 @@ fn a_client_not_allowed_gets_no_stream() {
 // Root: the client moves in a network namespace
 // ---------------------------------------------------------------------------------------
 
-/// Whether the namespace tests can run here. Under `CI=true` a missing prerequisite fails
-/// the test; otherwise it prints why and the test passes without running.
+/// Whether the namespace tests can run here (root, `ip`). Under `CI=true` a missing
+/// prerequisite fails the test; otherwise it prints why and the test passes without running.
 fn ready(test: &str) -> bool {
-    let why = if effective_uid() != Some(0) {
-        Some("it needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".to_string())
-    } else if !on_path("ip") {
-        Some("`ip` (iproute2) is not installed".to_string())
-    } else {
-        None
-    };
-    let Some(why) = why else {
-        return true;
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} cannot run: {why}");
-    }
-    eprintln!("note: {test} did not run: {why} (with CI=true this is a failure)");
-    false
-}
-
-fn on_path(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(program))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
-}
-
-/// The effective user id, from the `Uid:` line of /proc/self/status.
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
+    bridgeless_testkit::ready(test, &["ip"])
 }
 
 /// Runs `ip ARGS`; panics with its output unless it succeeds.
@@ -392,57 +362,28 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// A network namespace for the length of a test: dropping it (also on panic) kills every
-/// process in it and deletes it.
-struct Netns {
-    name: String,
+use bridgeless_testkit::Netns;
+
+/// A namespace for a test role (`brm-ROLE-PID-N`), with its loopback up; dropping it (also on
+/// panic) kills every process in it and deletes it.
+fn namespace(role: &str) -> Netns {
+    let ns = Netns::new(&format!("brm-{role}"));
+    ns_ip(&ns, &["link", "set", "lo", "up"]);
+    ns
 }
 
-impl Netns {
-    /// `brm-ROLE-PID-N`, with its loopback up.
-    fn new(role: &str) -> Netns {
-        let name = format!("brm-{role}-{}", unique());
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip -n NS ARGS`.
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-
-    /// `bridgeless roam ARGS` inside the namespace.
-    fn roam(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.name, BIN, "roam"])
-            .args(args);
-        command
-    }
+/// `ip -n NS ARGS`.
+fn ns_ip(ns: &Netns, args: &[&str]) {
+    let mut all = vec!["-n", ns.name.as_str()];
+    all.extend_from_slice(args);
+    ip(&all);
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Processes started with `ip netns exec` outlive `ip netns del`: kill them first.
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            let me = std::process::id().to_string();
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                if pid != me {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
+/// `bridgeless roam ARGS` inside the namespace.
+fn roam_in(ns: &Netns, args: &[&str]) -> Command {
+    let mut command = ns.command(BIN);
+    command.arg("roam").args(args);
+    command
 }
 
 /// Writes `data` to `stdin` in 64 KiB chunks every 60 ms (about 1 MiB/s), holding at
@@ -489,48 +430,57 @@ fn client_moves(test: &str, plan: &Plan) {
     }
     let dir = scratch(test);
     let (server_key, server_public) = keygen(&dir, "server.key");
-    let (s, c) = (Netns::new("s"), Netns::new("c"));
-    s.ip(&[
-        "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", &c.name,
-    ]);
+    let (s, c) = (namespace("s"), namespace("c"));
+    ns_ip(
+        &s,
+        &[
+            "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", &c.name,
+        ],
+    );
     let with_len = |a: &str| format!("{a}/{}", plan.len);
     let addr_add = |ns: &Netns, a: &str, dev: &str| {
         let mut args = vec!["addr", "add"];
         let a = with_len(a);
         args.extend([a.as_str(), "dev", dev]);
         args.extend_from_slice(plan.extra);
-        ns.ip(&args);
+        ns_ip(ns, &args);
     };
     addr_add(&s, plan.server, "veth0");
     addr_add(&c, plan.a, "veth1");
-    s.ip(&["link", "set", "veth0", "up"]);
-    c.ip(&["link", "set", "veth1", "up"]);
+    ns_ip(&s, &["link", "set", "veth0", "up"]);
+    ns_ip(&c, &["link", "set", "veth1", "up"]);
 
     let deadline = Instant::now() + Duration::from_secs(180);
     let listen = SocketAddr::new(plan.server.parse().unwrap(), 7443).to_string();
     let mut server = Proc::spawn(
         "serve",
-        s.roam(&[
-            "serve",
-            "--listen",
-            &listen,
-            "--key",
-            server_key.to_str().unwrap(),
-        ]),
+        roam_in(
+            &s,
+            &[
+                "serve",
+                "--listen",
+                &listen,
+                "--key",
+                server_key.to_str().unwrap(),
+            ],
+        ),
         true,
     );
     server.listening(deadline);
     let mut client = Proc::spawn(
         "connect",
-        c.roam(&[
-            "connect",
-            "--server",
-            &listen,
-            "--server-key",
-            &server_public,
-            "--bind",
-            plan.a,
-        ]),
+        roam_in(
+            &c,
+            &[
+                "connect",
+                "--server",
+                &listen,
+                "--server-key",
+                &server_public,
+                "--bind",
+                plan.a,
+            ],
+        ),
         true,
     );
 
@@ -563,7 +513,7 @@ fn client_moves(test: &str, plan: &Plan) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let received_before = server.stdout_len();
-    c.ip(&["addr", "del", &with_len(plan.a), "dev", "veth1"]);
+    ns_ip(&c, &["addr", "del", &with_len(plan.a), "dev", "veth1"]);
     addr_add(&c, plan.b, "veth1");
     moved.store(true, Ordering::SeqCst);
 
