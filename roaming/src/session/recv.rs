@@ -146,12 +146,14 @@ impl Session {
             }
         }
 
-        // Acknowledge: at once after two ack-eliciting packets, else within max_ack_delay
-        // (RFC 9000 §13.2.2).
+        // Acknowledge within max_ack_delay ("An endpoint MUST acknowledge all ack-eliciting
+        // ... packets within its advertised max_ack_delay", RFC 9000 §13.2.1), riding on
+        // whatever packet goes out first; at once after `ack_eliciting_threshold` of them
+        // (RFC 9000 §13.2.2 suggests 2: see `Config::ack_eliciting_threshold`).
         self.ack_pending = true;
         if eliciting {
             self.unacked_eliciting += 1;
-            let deadline = if self.unacked_eliciting >= 2 {
+            let deadline = if self.unacked_eliciting >= ctx.config.ack_eliciting_threshold {
                 now
             } else {
                 now + ctx.config.max_ack_delay
