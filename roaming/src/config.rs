@@ -57,6 +57,14 @@ pub struct Config {
     pub datagram_queue_bytes: usize,
     /// Longest the endpoint delays an acknowledgment (RFC 9000 §18.2 default: 25 ms).
     pub max_ack_delay: Duration,
+    /// Acknowledge at once, in a packet of its own if need be, after this many ack-eliciting
+    /// packets (default 10); fewer are acknowledged within `max_ack_delay`, in whatever
+    /// packet goes out first. RFC 9000 §13.2.2 suggests 2 for a sender that paces by the
+    /// acknowledgments; nothing here does (datagrams are not held back by the congestion
+    /// record), and the traffic inside a tunnel has its own acknowledgments (TCP's) that
+    /// carry ours: with 2, every other packet of a TCP stream drew an ACK-only packet back,
+    /// doubling the packets on the reverse path (see the README's tests of the transport).
+    pub ack_eliciting_threshold: u32,
     /// RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms).
     pub initial_rtt: Duration,
 }
@@ -82,6 +90,7 @@ impl Default for Config {
             active_id_limit: 4,
             datagram_queue_bytes: 64 * 1024,
             max_ack_delay: Duration::from_millis(25),
+            ack_eliciting_threshold: 10,
             initial_rtt: Duration::from_millis(333),
         }
     }
@@ -98,7 +107,8 @@ pub enum ConfigError {
     Timers,
     /// `active_id_limit` must be at least 2 (one in use, one for the next move).
     IdLimit,
-    /// `max_sessions`, `handshake_burst` or `token_lifetime` is zero.
+    /// `max_sessions`, `ack_eliciting_threshold`, `handshake_burst` or `token_lifetime` is
+    /// zero.
     Zero,
 }
 
@@ -135,6 +145,7 @@ impl Config {
             return Err(ConfigError::IdLimit);
         }
         if self.max_sessions == 0
+            || self.ack_eliciting_threshold == 0
             || self.handshake_burst == 0
             || self.token_lifetime == Duration::ZERO
         {

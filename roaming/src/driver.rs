@@ -6,7 +6,9 @@
 //! - [`SmoltcpDriver`]: a smoltcp UDP socket on an outer smoltcp `Interface` (or a
 //!   bridgeless [`Host`], whose addresses come from Router Advertisements). It notices when
 //!   the interface's address changes (a phone that moved to another access point) and calls
-//!   [`Endpoint::local_address_changed`], and it sends from the newest address.
+//!   [`Endpoint::local_address_changed`], and it sends from the newest address. While the
+//!   interface has no global address it sends nothing (the datagrams wait in the endpoint):
+//!   see [`SmoltcpDriver::poll`].
 //!
 //! Both only carry datagrams: put a [`Tunnel`](crate::tunnel::Tunnel) and a smoltcp
 //! interface on top for TCP and UDP between identities, or use
@@ -47,6 +49,12 @@ pub struct DriverCounters {
     pub recv_errors: u64,
     /// Times the local address changed and the endpoint was told.
     pub address_changes: u64,
+    /// [`SmoltcpDriver`]: polls in which the endpoint's datagrams were held back because the
+    /// interface had no global address to send them from (before the first one, or between
+    /// leaving one link and forming an address on the next). They wait in the endpoint,
+    /// within its queue limits, and go out from the new address, under the fresh identifiers
+    /// [`Endpoint::local_address_changed`] switched to.
+    pub held_no_address: u64,
 }
 
 /// An [`Endpoint`] on a `std::net::UdpSocket` (IPv4 or IPv6), with a monotonic clock.
@@ -322,10 +330,17 @@ impl SmoltcpDriver {
         self.counters
     }
 
+    /// Whether datagrams can be sent now: the address to send from is one the interface
+    /// has (false before the first global address, and between links).
+    pub fn can_send(&self) -> bool {
+        self.current.is_some_and(|a| self.seen.contains(&a))
+    }
+
     /// Look at the interface's addresses: when a global address appears (the host moved
     /// and formed one on the new link), it becomes the address to send from and the endpoint
     /// is told; when the one in use disappears, another takes its place (or, when none is
-    /// left, the next one to appear). Returns whether the address changed.
+    /// left, the next one to appear: a move that passes through "no address" is a change
+    /// once the new address exists). Returns whether the address changed.
     pub fn check_address(
         &mut self,
         now: Instant,
@@ -371,7 +386,14 @@ impl SmoltcpDriver {
     /// Hand the datagrams the UDP socket received to the endpoint (at most a batch), check
     /// the address, run the endpoint's timers and move its datagrams into the socket (while
     /// there is room: the rest wait in the endpoint). Poll the outer interface afterwards to
-    /// send them. Returns true when datagrams are still waiting in the socket: read the
+    /// send them.
+    ///
+    /// Without a global address to send from ([`can_send`](Self::can_send) false), nothing is
+    /// moved: smoltcp would send from the link-local address, which routers rightly answer
+    /// with "beyond scope of source address" (RFC 4443 §3.1), or from the address the host
+    /// just left, under the old path's identifiers. The datagrams wait in the endpoint (counted
+    /// in [`DriverCounters::held_no_address`]) and leave from the new address once it exists,
+    /// after the endpoint was told of the change. Returns true when datagrams are still waiting in the socket: read the
     /// sessions, then call again.
     pub fn poll(
         &mut self,
@@ -402,6 +424,14 @@ impl SmoltcpDriver {
         }
         if endpoint.poll_timeout().is_some_and(|t| t <= now) {
             endpoint.handle_timeout(now);
+        }
+        if !self.can_send() {
+            // No global address: smoltcp would send from the link-local address (routers
+            // answer "beyond scope of source address", RFC 4443 §3.1) or from an address
+            // this host no longer has, and under identifiers of the old path. Hold
+            // everything in the endpoint until an address exists.
+            self.counters.held_no_address += 1;
+            return socket.can_recv();
         }
         let max = endpoint.config().max_udp_payload;
         loop {

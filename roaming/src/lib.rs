@@ -271,6 +271,16 @@ pub struct SessionStats {
     pub auth_failures: u64,
     /// Times a move had to reuse an identifier because the peer had issued no fresh one.
     pub id_reuses: u64,
+    /// Identifiers the peer issued that no path has used yet: what the next moves can use.
+    pub fresh_peer_ids: u64,
+    /// Ack-eliciting packets declared lost (RFC 9002 §6.1: by later acknowledgments, by the
+    /// time threshold, or forgotten when the sent-packet history was full).
+    pub packets_lost: u64,
+    /// Probe timeouts (RFC 9002 §6.2): nothing acknowledged for a PTO, so a probe was sent.
+    pub probe_timeouts: u64,
+    /// NEW_ID and RETIRE_ID frames sent again because the packet that carried them was
+    /// lost or a probe timeout expired (RFC 9000 §13.3).
+    pub frames_repeated: u64,
     /// Largest packet number received.
     pub largest_received: Option<u64>,
 }

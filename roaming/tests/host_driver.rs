@@ -23,7 +23,9 @@ use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
 use smoltcp::time::Instant;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv6Address, Ipv6Cidr};
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpCidr, IpProtocol, Ipv6Address, Ipv6Cidr, Ipv6Packet, UdpPacket,
+};
 
 const ROUTER_LL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const UDP_PORT: u16 = 4433;
@@ -116,6 +118,74 @@ struct Phone {
     echoed: Vec<u32>,
     closed: bool,
     more: bool,
+    /// Open the session at once, before the host has a global address.
+    connect_early: bool,
+    /// (when, source address) of every datagram the phone sent to the mobility port.
+    sources: Vec<(Instant, Ipv6Address)>,
+}
+
+/// A port that notes the source address of every UDP datagram sent to the mobility port.
+struct Recording<'a> {
+    port: &'a mut bridgeless_sim::Port,
+    sources: &'a mut Vec<(Instant, Ipv6Address)>,
+    now: Instant,
+}
+
+struct RecordingTx<'a> {
+    token: <bridgeless_sim::Port as smoltcp::phy::Device>::TxToken<'a>,
+    sources: &'a mut Vec<(Instant, Ipv6Address)>,
+    now: Instant,
+}
+
+impl smoltcp::phy::TxToken for RecordingTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let (sources, now) = (self.sources, self.now);
+        self.token.consume(len, |buf| {
+            let r = f(buf);
+            if let Ok(ip) = Ipv6Packet::new_checked(&*buf)
+                && ip.next_header() == IpProtocol::Udp
+                && let Ok(udp) = UdpPacket::new_checked(ip.payload())
+                && udp.dst_port() == UDP_PORT
+            {
+                sources.push((now, ip.src_addr()));
+            }
+            r
+        })
+    }
+}
+
+impl smoltcp::phy::Device for Recording<'_> {
+    type RxToken<'a>
+        = <bridgeless_sim::Port as smoltcp::phy::Device>::RxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = RecordingTx<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let (rx, tx) = self.port.receive(now)?;
+        let tx = RecordingTx {
+            token: tx,
+            sources: self.sources,
+            now: self.now,
+        };
+        Some((rx, tx))
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        let token = self.port.transmit(now)?;
+        Some(RecordingTx {
+            token,
+            sources: self.sources,
+            now: self.now,
+        })
+    }
+
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        self.port.capabilities()
+    }
 }
 
 impl Phone {
@@ -132,15 +202,20 @@ impl Phone {
             });
             self.host.link_up(now, &mut self.rng);
         }
+        let mut device = Recording {
+            port,
+            sources: &mut self.sources,
+            now,
+        };
         self.more = self.driver.poll_host(
             now,
             &mut self.host,
-            port,
+            &mut device,
             &mut self.sockets,
             &mut self.ep,
             &mut self.rng,
         );
-        if self.session.is_none() && self.driver.local_address().is_some() {
+        if self.session.is_none() && (self.connect_early || self.driver.local_address().is_some()) {
             let (at, key) = self.server;
             self.session = Some(self.ep.connect(now, at, key).unwrap());
         }
@@ -167,10 +242,15 @@ impl Phone {
             self.sent.push((now, seq));
             self.next_send = now + smoltcp::time::Duration::from_millis(100);
         }
+        let mut device = Recording {
+            port,
+            sources: &mut self.sources,
+            now,
+        };
         self.more |= self.driver.poll_host(
             now,
             &mut self.host,
-            port,
+            &mut device,
             &mut self.sockets,
             &mut self.ep,
             &mut self.rng,
@@ -251,6 +331,28 @@ impl Node for Server {
 
 #[test]
 fn the_phone_moves_to_another_access_link_and_the_session_follows() {
+    moves(false);
+}
+
+/// The phone opens its session before it has any global address, and keeps sending while it
+/// has none after the move: the driver holds every datagram until an address exists (never
+/// from the link-local address, which routers answer with "beyond scope" errors, nor from the
+/// address left behind), then tells the endpoint once, which switches to fresh identifiers.
+#[test]
+fn without_a_global_address_the_driver_holds_its_datagrams() {
+    let sources = moves(true);
+    let moved_at = Instant::from_secs(30);
+    for &(t, src) in &sources {
+        assert!(!src.is_unicast_link_local(), "sent from {src} at {t}");
+        if t >= moved_at {
+            assert!(in_net(src, 2), "sent from {src} at {t}, after the move");
+        }
+    }
+}
+
+/// The phone's walk from the first access link to the second; `connect_early`: open the
+/// session before the first address exists. Returns the phone's datagrams' source addresses.
+fn moves(connect_early: bool) -> Vec<(Instant, Ipv6Address)> {
     let mut sim = Sim::new(11);
     let r = sim.add_node("router", AccessRouter::new(sim.rng(1)));
     let rp: Vec<_> = (0..3).map(|_| sim.add_port(r)).collect();
@@ -325,6 +427,8 @@ fn the_phone_moves_to_another_access_link_and_the_session_follows() {
             echoed: Vec::new(),
             closed: false,
             more: false,
+            connect_early,
+            sources: Vec::new(),
         }
     });
     sim.attach(sim.node_ports(server)[0], links[2]).unwrap();
@@ -339,6 +443,14 @@ fn the_phone_moves_to_another_access_link_and_the_session_follows() {
         .expect("an address from the first router");
     assert!(in_net(first, 1), "{first}");
     assert!(p.established, "connected from {first}");
+    if connect_early {
+        assert!(
+            p.driver.counters().held_no_address > 0,
+            "held until the first address: {:?}",
+            p.driver.counters()
+        );
+    }
+    let held_before_move = p.driver.counters().held_no_address;
     let before_move = p.echoed.len();
     assert!(before_move > 50, "{before_move} echoes before the move");
     assert_eq!(p.driver.counters().address_changes, 0);
@@ -378,4 +490,18 @@ fn the_phone_moves_to_another_access_link_and_the_session_follows() {
         "the server sends to the phone's new address"
     );
     assert!(stats.remote_validated && stats.migrations >= 1 && stats.validations >= 1);
+    let p = sim.node::<Phone>(phone).unwrap();
+    assert!(
+        p.driver.counters().held_no_address > held_before_move,
+        "held between the links: {:?}",
+        p.driver.counters()
+    );
+    assert_eq!(
+        srv.ep
+            .session_stats(srv.session.unwrap())
+            .unwrap()
+            .id_reuses,
+        0
+    );
+    p.sources.clone()
 }

@@ -382,3 +382,137 @@ fn per_packet_overhead_is_35_to_38_bytes_with_128_bit_ids() {
     // 1 (flags) + 16 (identifier) + 1..4 (packet number) + 1 (DATAGRAM) + 16 (tag)
     assert!((100 + 35..=100 + 38).contains(&sizes[0]), "{sizes:?}");
 }
+
+fn is_data(w: &common::Wire) -> bool {
+    w.bytes[0] & 0xc0 == 0x40
+}
+
+/// The client moves to `to`, tells its endpoint, and datagrams flow both ways.
+fn client_moves(net: &mut Net, hc: SessionHandle, hs: SessionHandle, to: &str, tag: &str) {
+    net.nodes[0].addr = addr(to);
+    net.nodes[0].ep.local_address_changed(net.now);
+    // The endpoint's PING from the new address goes alone; if it is lost, the next datagram
+    // moves the server; then datagrams flow both ways.
+    net.run(Duration::from_millis(50));
+    net.nodes[0].ep.send_datagram(hc, b"here").unwrap();
+    net.run(Duration::from_millis(50));
+    exchange(net, hc, hs, tag, 5);
+    let st = net.nodes[1].ep.session_stats(hs).unwrap();
+    assert_eq!(st.remote, addr(to), "server follows the client ({tag})");
+    assert!(st.remote_validated, "and validated the new address ({tag})");
+}
+
+/// No identifier on two paths, none reused, no session error.
+fn assert_unlinkable(net: &Net, hc: SessionHandle, hs: SessionHandle) {
+    for (id, paths) in ids_by_path(net, 16) {
+        assert_eq!(paths.len(), 1, "identifier {id:02x?} seen on {paths:?}");
+    }
+    let st_c = net.nodes[0].ep.session_stats(hc).unwrap();
+    let st_s = net.nodes[1].ep.session_stats(hs).unwrap();
+    assert_eq!((st_c.id_reuses, st_s.id_reuses), (0, 0));
+    assert!(net.closed(0).is_empty() && net.closed(1).is_empty());
+}
+
+const MOVES: [&str; 4] = [
+    "[2001:db8:2::10]:5000",
+    "[2001:db8:3::10]:5000",
+    "[2001:db8:4::10]:5000",
+    "[2001:db8:5::10]:5000",
+];
+
+/// The server's first data packet, right after the handshake, carries the NEW_ID frames that
+/// give the client its three fresh identifiers. It is lost, and traffic goes on: the loss is
+/// detected from later acknowledgments and the frames are sent again (RFC 9000 §13.3), so the
+/// client's three moves each use a fresh identifier.
+#[test]
+fn a_lost_new_id_is_sent_again() {
+    let mut net = pair("[2001:db8:1::10]:5000", "[2001:db8::2]:4433");
+    net.capture = true;
+    let server = net.nodes[1].addr;
+    let mut done = false;
+    net.lose = Some(Box::new(move |w| {
+        let lose = !done && w.from == server && is_data(w);
+        done |= lose;
+        lose
+    }));
+    let (hc, hs) = net.connect(0, 1);
+    exchange(&mut net, hc, hs, "start", 10);
+    assert_eq!(net.lost.len(), 1, "the packet with the NEW_IDs was lost");
+    // Header 18, tag 16, three NEW_ID frames of 19 bytes (an ACK alone would be ~40 bytes).
+    assert!(
+        net.lost[0].bytes.len() >= 18 + 16 + 3 * 19,
+        "{:?}",
+        net.lost[0]
+    );
+    let st = net.nodes[1].ep.session_stats(hs).unwrap();
+    assert!(st.packets_lost >= 1, "{st:?}");
+    assert!(
+        st.frames_repeated >= 3,
+        "the three NEW_IDs went again: {st:?}"
+    );
+    assert_eq!(net.nodes[0].ep.session_stats(hc).unwrap().fresh_peer_ids, 3);
+    for (i, to) in MOVES[..3].iter().enumerate() {
+        client_moves(&mut net, hc, hs, to, &format!("move {i}"));
+    }
+    assert_unlinkable(&net, hc, hs);
+}
+
+/// The same packet is lost and nothing else is sent: no later acknowledgment can reveal the
+/// loss, only the probe timeout (RFC 9002 §6.2). Two seconds later the client moves, and has a
+/// fresh identifier for the new path.
+#[test]
+fn a_lost_new_id_is_repeated_on_the_probe_timeout() {
+    let mut net = pair("[2001:db8:1::10]:5000", "[2001:db8::2]:4433");
+    net.capture = true;
+    let server = net.nodes[1].addr;
+    let mut done = false;
+    net.lose = Some(Box::new(move |w| {
+        let lose = !done && w.from == server && is_data(w);
+        done |= lose;
+        lose
+    }));
+    let (hc, hs) = net.connect(0, 1);
+    net.run(Duration::from_secs(2));
+    assert_eq!(net.lost.len(), 1);
+    let st = net.nodes[1].ep.session_stats(hs).unwrap();
+    assert!(st.probe_timeouts >= 1, "{st:?}");
+    assert!(st.frames_repeated >= 3, "{st:?}");
+    assert_eq!(net.nodes[0].ep.session_stats(hc).unwrap().fresh_peer_ids, 3);
+    client_moves(&mut net, hc, hs, MOVES[0], "move");
+    assert_unlinkable(&net, hc, hs);
+}
+
+/// After each of its first three moves, the client's first packet from the new address, which
+/// retires the old path's identifier (RETIRE_ID), is lost. Without a repeat the server would
+/// never issue replacements, and the fourth move would have to reuse an identifier.
+#[test]
+fn lost_retire_ids_are_sent_again() {
+    let mut net = pair("[2001:db8:1::10]:5000", "[2001:db8::2]:4433");
+    net.capture = true;
+    let (hc, hs) = net.connect(0, 1);
+    exchange(&mut net, hc, hs, "start", 5);
+    let targets: Vec<_> = MOVES[..3].iter().map(|a| addr(a)).collect();
+    let mut seen = Vec::new();
+    net.lose = Some(Box::new(move |w| {
+        let lose = is_data(w) && targets.contains(&w.from) && !seen.contains(&w.from);
+        if lose {
+            seen.push(w.from);
+        }
+        lose
+    }));
+    for (i, to) in MOVES.iter().enumerate() {
+        client_moves(&mut net, hc, hs, to, &format!("move {i}"));
+    }
+    assert_eq!(
+        net.lost.len(),
+        3,
+        "one packet lost after each of three moves"
+    );
+    assert_unlinkable(&net, hc, hs);
+    let st = net.nodes[0].ep.session_stats(hc).unwrap();
+    assert!(st.frames_repeated >= 3, "{st:?}");
+    assert_eq!(
+        st.fresh_peer_ids, 3,
+        "the server replaced every retired identifier"
+    );
+}

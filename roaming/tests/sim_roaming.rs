@@ -550,6 +550,11 @@ fn ten_megabytes_survive_six_moves_over_lossy_links() {
     assert!(o.server_stats.validations >= 5, "{:?}", o.server_stats);
     assert!(o.client_stats.validations >= 1, "{:?}", o.client_stats);
     assert!(o.client_stats.remote_validated && o.server_stats.remote_validated);
+    // Every path had fresh identifiers in both directions (RFC 9000 §9.5): NEW_ID and
+    // RETIRE_ID frames lost on the way were sent again until acknowledged.
+    assert_eq!(o.client_stats.id_reuses, 0, "{:?}", o.client_stats);
+    assert_eq!(o.server_stats.id_reuses, 0, "{:?}", o.server_stats);
+    assert!(o.client_stats.frames_repeated + o.server_stats.frames_repeated > 0);
     assert_eq!(
         count(&o.server_events, |e| matches!(
             e,

@@ -18,6 +18,7 @@
 //!   in clear is shared between them.
 //! - A port-only change keeps the RTT and congestion record; any other resets it (§9.4).
 
+mod loss;
 mod recv;
 mod send;
 
@@ -108,9 +109,12 @@ pub(crate) enum Timer {
     PrevPath,
     /// Update the send key after `rekey_after_time`.
     KeyUpdate,
+    /// Loss detection (RFC 9002 §6): declare packets lost by the time threshold, or probe
+    /// when nothing was acknowledged for a PTO.
+    LossDetection,
 }
 
-const TIMER_COUNT: usize = 9;
+const TIMER_COUNT: usize = 10;
 
 /// Where the handshake stands.
 pub(crate) enum Phase {
@@ -197,12 +201,28 @@ pub(crate) struct PeerId {
     used: bool,
 }
 
+/// Where a frame that must arrive (NEW_ID, RETIRE_ID) stands. "All other frames MUST be
+/// retransmitted in a new packet ... New connection IDs are sent in NEW_CONNECTION_ID frames
+/// and retransmitted if the packet containing them is lost ... Likewise, retired connection
+/// IDs are sent in RETIRE_CONNECTION_ID frames and retransmitted if the packet containing
+/// them is lost" (RFC 9000 §13.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// To be sent (again) in the next packet.
+    Pending,
+    /// Last sent in the packet with this number, not yet acknowledged.
+    InFlight(u64),
+    /// A packet carrying it was acknowledged.
+    Acked,
+}
+
 /// An identifier we issued to the peer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LocalId {
     seq: u64,
     id: ConnectionId,
-    announced: bool,
+    /// Its NEW_ID frame.
+    delivery: Delivery,
 }
 
 /// A sent ack-eliciting packet, until acknowledged or declared lost.
@@ -212,6 +232,8 @@ pub(crate) struct SentPacket {
     time: Instant,
     size: usize,
     generation: u32,
+    /// It carried NEW_ID or RETIRE_ID frames.
+    reliable: bool,
 }
 
 /// Counters reported in [`SessionStats`].
@@ -225,6 +247,9 @@ pub(crate) struct Counters {
     packets_received: u64,
     auth_failures: u64,
     id_reuses: u64,
+    packets_lost: u64,
+    probe_timeouts: u64,
+    frames_repeated: u64,
 }
 
 /// A session.
@@ -236,7 +261,13 @@ pub(crate) struct Session {
     local_ids: Vec<LocalId>,
     next_local_seq: u64,
     peer_ids: Vec<PeerId>,
-    retire_queue: VecDeque<u64>,
+    /// Sequence numbers of the peer's identifiers already received (repeats of a NEW_ID,
+    /// even after the identifier was retired, are known by it).
+    peer_seqs: ReplayWindow,
+    /// RETIRE_ID frames until acknowledged: (sequence number, delivery).
+    retiring: VecDeque<(u64, Delivery)>,
+    /// Most entries of `retiring`.
+    retire_limit: usize,
     pub(crate) path: Path,
     prev: Option<Path>,
     next_generation: u32,
@@ -245,6 +276,10 @@ pub(crate) struct Session {
     largest_recv_time: Instant,
     largest_acked: Option<u64>,
     sent: VecDeque<SentPacket>,
+    /// When the earliest packet not yet lost passes the time threshold (RFC 9002 §6.1.2).
+    loss_time: Option<Instant>,
+    /// Probe timeouts in a row without an acknowledgment (RFC 9002 §6.2.1 backoff).
+    pto_count: u32,
     /// Ack-eliciting packets received since our last ACK.
     unacked_eliciting: u32,
     /// Any packet received since our last ACK.
@@ -287,7 +322,9 @@ impl Session {
             local_ids: Vec::with_capacity(config.active_id_limit),
             next_local_seq: 1,
             peer_ids: Vec::with_capacity(config.active_id_limit),
-            retire_queue: VecDeque::with_capacity(config.active_id_limit * 2),
+            peer_seqs: ReplayWindow::default(),
+            retiring: VecDeque::with_capacity(config.active_id_limit * 2),
+            retire_limit: config.active_id_limit * 2,
             path,
             prev: None,
             next_generation: 1,
@@ -296,6 +333,8 @@ impl Session {
             largest_recv_time: now,
             largest_acked: None,
             sent: VecDeque::with_capacity(SENT_HISTORY),
+            loss_time: None,
+            pto_count: 0,
             unacked_eliciting: 0,
             ack_pending: false,
             ack_deadline: None,
@@ -359,7 +398,7 @@ impl Session {
         s.local_ids.push(LocalId {
             seq: 0,
             id: local_id,
-            announced: true,
+            delivery: Delivery::Acked, // the handshake carried it
         });
         s.announced = true;
         s.rearm(ctx.config);
@@ -430,13 +469,14 @@ impl Session {
         s.local_ids.push(LocalId {
             seq: 0,
             id: local_id,
-            announced: true,
+            delivery: Delivery::Acked, // the handshake carried it
         });
         s.peer_ids.push(PeerId {
             seq: 0,
             id: repr.sender_id,
             used: true,
         });
+        s.peer_seqs.insert(0);
         s.rearm(ctx.config);
         Ok(s)
     }
@@ -493,6 +533,7 @@ impl Session {
             id: peer_id,
             used: true,
         });
+        self.peer_seqs.insert(0);
         self.phase = Phase::Established;
         self.path.validated = true;
         self.last_recv = now;
@@ -537,7 +578,7 @@ impl Session {
             self.local_ids.push(LocalId {
                 seq: self.next_local_seq,
                 id,
-                announced: false,
+                delivery: Delivery::Pending,
             });
             self.next_local_seq += 1;
         }
@@ -572,8 +613,10 @@ impl Session {
         }
         if let Some(i) = self.peer_ids.iter().position(|p| p.seq == seq) {
             self.peer_ids.swap_remove(i);
-            if self.retire_queue.len() < self.retire_queue.capacity() {
-                self.retire_queue.push_back(seq);
+            // Bounded: the peer issues a replacement only for what we retire, so at most
+            // twice the identifier limit can be waiting for acknowledgment.
+            if self.retiring.len() < self.retire_limit {
+                self.retiring.push_back((seq, Delivery::Pending));
             }
         }
     }
@@ -736,6 +779,10 @@ impl Session {
             packets_received: self.counters.packets_received,
             auth_failures: self.counters.auth_failures,
             id_reuses: self.counters.id_reuses,
+            fresh_peer_ids: self.peer_ids.iter().filter(|p| !p.used).count() as u64,
+            packets_lost: self.counters.packets_lost,
+            probe_timeouts: self.counters.probe_timeouts,
+            frames_repeated: self.counters.frames_repeated,
             largest_received: self.replay.largest(),
         }
     }
@@ -788,6 +835,7 @@ impl Session {
                     t[Timer::KeyUpdate as usize] =
                         Some(self.key_update_retry.map_or(due, |r| r.max(due)));
                 }
+                t[Timer::LossDetection as usize] = self.loss_detection_timer(config);
             }
         }
         self.timers = t;
@@ -833,6 +881,9 @@ impl Session {
                 p.challenge_due = true;
                 p.resend = Some(now + p.state.rtt.pto(ctx.config.max_ack_delay));
             }
+        }
+        if expired(Timer::LossDetection, self) {
+            self.on_loss_detection_timeout(now, ctx.config);
         }
         if expired(Timer::KeyUpdate, self)
             && let Some(k) = &mut self.keys

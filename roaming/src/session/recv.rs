@@ -2,16 +2,13 @@
 
 use std::net::SocketAddr;
 
-use smoltcp::time::{Duration, Instant};
+use smoltcp::time::Instant;
 
-use super::{Ctx, INTEGRITY_LIMIT, Phase, SentPacket, Session};
+use super::{Ctx, INTEGRITY_LIMIT, Phase, Session};
 use crate::packet::data::{DataPacket, PROTECTED_BITS, pn};
-use crate::packet::frame::{AckFrame, Frame, FrameIter};
+use crate::packet::frame::{Frame, FrameIter};
 use crate::packet::{ConnectionId, TAG_LEN};
 use crate::{CloseReason, DropReason, Event};
-
-/// RFC 9002 §6.1.1 kPacketThreshold.
-const PACKET_THRESHOLD: u64 = 3;
 
 impl Session {
     /// A data packet for one of our identifiers. `buf` is a scratch copy the session may
@@ -149,12 +146,14 @@ impl Session {
             }
         }
 
-        // Acknowledge: at once after two ack-eliciting packets, else within max_ack_delay
-        // (RFC 9000 §13.2.2).
+        // Acknowledge within max_ack_delay ("An endpoint MUST acknowledge all ack-eliciting
+        // ... packets within its advertised max_ack_delay", RFC 9000 §13.2.1), riding on
+        // whatever packet goes out first; at once after `ack_eliciting_threshold` of them
+        // (RFC 9000 §13.2.2 suggests 2: see `Config::ack_eliciting_threshold`).
         self.ack_pending = true;
         if eliciting {
             self.unacked_eliciting += 1;
-            let deadline = if self.unacked_eliciting >= 2 {
+            let deadline = if self.unacked_eliciting >= ctx.config.ack_eliciting_threshold {
                 now
             } else {
                 now + ctx.config.max_ack_delay
@@ -202,8 +201,10 @@ impl Session {
     }
 
     fn on_new_id(&mut self, seq: u64, id: ConnectionId, ctx: &mut Ctx<'_>) {
-        if self.peer_ids.iter().any(|p| p.seq == seq) || self.retire_queue.contains(&seq) {
-            return; // a repeat
+        // A repeat (NEW_ID is sent again until acknowledged), perhaps of an identifier
+        // already retired: never take it back.
+        if self.peer_seqs.check(seq).is_err() {
+            return;
         }
         // Bounded: beyond twice the limit, further identifiers are ignored.
         if self.peer_ids.len() < 2 * ctx.config.active_id_limit {
@@ -212,6 +213,7 @@ impl Session {
                 id,
                 used: false,
             });
+            self.peer_seqs.insert(seq);
         }
     }
 
@@ -221,63 +223,5 @@ impl Session {
             ctx.ids.remove(&l.id);
             self.issue_ids(ctx);
         }
-    }
-
-    fn on_ack(&mut self, ack: &AckFrame, now: Instant, ctx: &mut Ctx<'_>) {
-        let Some(intervals) = ack.intervals() else {
-            return;
-        };
-        if ack.largest >= self.next_pn {
-            return; // acknowledges a packet never sent: ignore the frame
-        }
-        let mut ranges = [(0u64, 0u64); crate::packet::frame::MAX_ACK_RANGES + 1];
-        let mut n = 0;
-        for r in intervals {
-            ranges[n] = r;
-            n += 1;
-        }
-        let ranges = &ranges[..n];
-        let acked = |pn: u64| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&pn));
-        self.largest_acked = Some(
-            self.largest_acked
-                .map_or(ack.largest, |l| l.max(ack.largest)),
-        );
-
-        let generation = self.path.state.generation;
-        let mut largest_newly: Option<SentPacket> = None;
-        let state = &mut self.path.state;
-        self.sent.retain(|p| {
-            if !acked(p.pn) {
-                return true;
-            }
-            if p.generation == generation {
-                state.congestion.on_acked(p.size, p.time);
-            }
-            if p.pn == ack.largest {
-                largest_newly = Some(*p);
-            }
-            false
-        });
-        // RTT sample: "the largest acknowledged packet number is newly acknowledged and at
-        // least one of the newly acknowledged packets was ack-eliciting" (RFC 9002 §5.1).
-        if let Some(p) = largest_newly
-            && p.generation == generation
-        {
-            let delay = Duration::from_micros(ack.delay_us).min(ctx.config.max_ack_delay);
-            state.rtt.update(now - p.time, delay);
-        }
-        // Loss detection (RFC 9002 §6.1): packet threshold, or time threshold 9/8 RTT.
-        let largest_acked = ack.largest;
-        let rtt = state.rtt.smoothed().max(state.rtt.latest());
-        let loss_delay =
-            Duration::from_micros(rtt.total_micros() * 9 / 8).max(crate::path::GRANULARITY);
-        self.sent.retain(|p| {
-            let lost = p.pn < largest_acked
-                && (p.pn + PACKET_THRESHOLD <= largest_acked || p.time + loss_delay <= now);
-            if lost && p.generation == generation {
-                state.congestion.on_lost(p.size, p.time, now, true);
-            }
-            !lost
-        });
     }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use smoltcp::time::Instant;
 
-use super::{Ctx, PN_LIMIT, Phase, SENT_HISTORY, SentPacket, Session};
+use super::{Ctx, Delivery, PN_LIMIT, Phase, SENT_HISTORY, SentPacket, Session};
 use crate::packet::data::{DataHeaderRepr, PROTECTED_BITS, SAMPLE_LEN, pn};
 use crate::packet::frame::{AckFrame, Frame, FrameIter, MAX_ACK_RANGES, ty};
 use crate::packet::handshake::InitiationRepr;
@@ -156,8 +156,11 @@ impl Session {
         let ack_due = self.ack_deadline.is_some_and(|d| d <= now);
         let has_control = self.path.challenge_due
             || self.responses.iter().any(|r| r.0 == self.path.remote)
-            || !self.retire_queue.is_empty()
-            || self.local_ids.iter().any(|l| !l.announced)
+            || self.retiring.iter().any(|r| r.1 == Delivery::Pending)
+            || self
+                .local_ids
+                .iter()
+                .any(|l| l.delivery == Delivery::Pending)
             || self.ping_pending;
         if !ack_due && !has_control && self.send_q.is_empty() {
             return None;
@@ -199,13 +202,23 @@ impl Session {
         {
             self.path.challenge_due = false;
         }
-        while let Some(&seq) = self.retire_queue.front() {
-            if !put(Frame::RetireId { seq }, b, &mut at) {
+        // Identifier frames, until acknowledged (see `loss`): this packet will be number `pn`.
+        let pn = self.next_pn;
+        for r in self
+            .retiring
+            .iter_mut()
+            .filter(|r| r.1 == Delivery::Pending)
+        {
+            if !put(Frame::RetireId { seq: r.0 }, b, &mut at) {
                 break;
             }
-            self.retire_queue.pop_front();
+            r.1 = Delivery::InFlight(pn);
         }
-        for l in self.local_ids.iter_mut().filter(|l| !l.announced) {
+        for l in self
+            .local_ids
+            .iter_mut()
+            .filter(|l| l.delivery == Delivery::Pending)
+        {
             if !put(
                 Frame::NewId {
                     seq: l.seq,
@@ -216,7 +229,7 @@ impl Session {
             ) {
                 break;
             }
-            l.announced = true;
+            l.delivery = Delivery::InFlight(pn);
         }
         if self.ping_pending && put(Frame::Ping, b, &mut at) {
             self.ping_pending = false;
@@ -302,8 +315,7 @@ impl Session {
         if n == 0 {
             return None;
         }
-        let eliciting =
-            n > 0 && !self.last_frames_only_ack_or_close(&buf[header_len..header_len + n]);
+        let (eliciting, reliable) = frame_kinds(&buf[header_len..header_len + n]);
         if n < min_payload {
             buf[header_len + n..header_len + min_payload].fill(0); // PADDING
             n = min_payload;
@@ -337,18 +349,16 @@ impl Session {
         if eliciting && target == Target::Current {
             if self.sent.len() == SENT_HISTORY
                 && let Some(old) = self.sent.pop_front()
-                && old.generation == self.path.state.generation
             {
-                self.path
-                    .state
-                    .congestion
-                    .on_lost(old.size, old.time, now, false);
+                // Forgotten: counted lost, not a congestion event; its frames go again.
+                self.packet_lost(old, now, false);
             }
             self.sent.push_back(SentPacket {
                 pn,
                 time: now,
                 size,
                 generation: self.path.state.generation,
+                reliable,
             });
             self.path.state.congestion.on_sent(size);
         }
@@ -358,10 +368,16 @@ impl Session {
             len: size,
         })
     }
+}
 
-    fn last_frames_only_ack_or_close(&self, plain: &[u8]) -> bool {
-        FrameIter::new(plain)
-            .flatten()
-            .all(|f| !f.is_ack_eliciting())
+/// Whether plaintext frames `plain` elicit an acknowledgment, and whether they include frames
+/// that must arrive (NEW_ID, RETIRE_ID).
+fn frame_kinds(plain: &[u8]) -> (bool, bool) {
+    let mut eliciting = false;
+    let mut reliable = false;
+    for f in FrameIter::new(plain).flatten() {
+        eliciting |= f.is_ack_eliciting();
+        reliable |= matches!(f, Frame::NewId { .. } | Frame::RetireId { .. });
     }
+    (eliciting, reliable)
 }

@@ -33,6 +33,9 @@ pub struct Wire {
     pub bytes: Vec<u8>,
 }
 
+/// Decides which datagrams a lossy link loses.
+pub type LossFilter = Box<dyn FnMut(&Wire) -> bool>;
+
 pub struct Net {
     pub now: Instant,
     pub delay: Duration,
@@ -45,6 +48,11 @@ pub struct Net {
     pub sink: HashMap<SocketAddr, u64>,
     /// Datagrams to these destinations are taken off the wire (and counted in `sink`).
     pub blackhole: Vec<SocketAddr>,
+    /// A lossy link: datagrams for which this returns true are lost as they are sent (and
+    /// kept in `lost`).
+    pub lose: Option<LossFilter>,
+    /// Datagrams `lose` took off the wire.
+    pub lost: Vec<Wire>,
 }
 
 impl Net {
@@ -58,6 +66,8 @@ impl Net {
             capture: false,
             sink: HashMap::new(),
             blackhole: Vec::new(),
+            lose: None,
+            lost: Vec::new(),
         }
     }
 
@@ -85,6 +95,12 @@ impl Net {
                 };
                 if self.capture {
                     self.captured.push(w.clone());
+                }
+                if let Some(lose) = &mut self.lose
+                    && lose(&w)
+                {
+                    self.lost.push(w);
+                    continue;
                 }
                 self.in_flight.push_back(w);
             }
