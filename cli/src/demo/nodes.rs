@@ -8,7 +8,6 @@ use bridgeless_iface::host::{Host, HostConfig};
 use bridgeless_iface::rd::{self, StableIid};
 use bridgeless_iface::router::{LinkIo, Router};
 use bridgeless_sim::{Node, Port, Ports};
-use bridgeless_wire::ndp::{self, NdpRepr, RouterSolicitationRepr};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -106,7 +105,6 @@ impl Node for RouterNode {
 /// it reported.
 pub struct Station {
     name: String,
-    config: HostConfig,
     /// The host.
     pub host: Host,
     /// Its sockets.
@@ -124,11 +122,10 @@ impl Station {
         rng.fill_bytes(&mut secret);
         let iid = StableIid::new(secret, b"radio0").expect("a short interface name");
         let config = HostConfig::new(rd::Config::new(iid, port.mtu() as u32), rng.next_u64());
-        let mut host = Host::new(config.clone(), port, Instant::ZERO);
+        let mut host = Host::new(config, port, Instant::ZERO);
         host.link_up(Instant::ZERO, &mut rng);
         Station {
             name: name.to_string(),
-            config,
             host,
             sockets: SocketSet::new(Vec::new()),
             rng,
@@ -180,27 +177,12 @@ impl Station {
         self.globals = globals;
     }
 
-    /// The port is on a new link: start afresh there, as a phone does when it associates
-    /// with another access point. A new `Host` (the same stable identifiers: same secret and
-    /// interface name) forgets the old link's addresses, prefixes and router; it solicits at
-    /// once (see the report's notes on `Host::link_up`'s delay), and the sockets stay.
-    fn reattach(&mut self, now: Instant, port: &mut Port, groups: &[Ipv6Address]) {
-        self.host = Host::new(self.config.clone(), port, now);
-        self.host.link_up(now, &mut self.rng);
+    /// The port is on a new link, as when a phone associates with another access point:
+    /// [`Host::moved`] drops the old link's addresses and routes, solicits at once and
+    /// reports the host's groups to the new router; the sockets stay.
+    fn reattach(&mut self, now: Instant) {
+        self.host.moved(now, &mut self.rng);
         self.globals.clear();
-        // RFC 4861 §6.3.7 delays the first solicitation by up to a second so that hosts
-        // powered up together do not solicit at once; on a point-to-point link there is one
-        // host, and every millisecond here is an interruption of the stream. `Host` has no
-        // way to skip the delay, so the phone sends one solicitation itself right away.
-        let mut rs = [0u8; 64];
-        let repr = NdpRepr::RouterSolicitation(RouterSolicitationRepr);
-        let src = self.host.router_discovery().link_local();
-        if let Ok(len) = ndp::emit_ipv6(&src, &ndp::ALL_ROUTERS, &repr, &mut rs) {
-            port.send(&rs[..len]);
-        }
-        for &group in groups {
-            let _ = self.host.join_multicast_group(now, group, &mut self.rng);
-        }
     }
 
     /// When the host next needs a poll.
@@ -521,8 +503,7 @@ impl Phone {
         }
         self.current_ap = to;
         if port.is_attached() {
-            let groups: &[Ipv6Address] = if self.group.is_some() { &[GROUP] } else { &[] };
-            self.station.reattach(now, port, groups);
+            self.station.reattach(now);
         }
     }
 

@@ -42,7 +42,6 @@ pub struct RoamingTransport {
     established: bool,
     closed: bool,
     /// The outer address last seen, and the driver's count of address changes then.
-    last_address: Option<Ipv6Address>,
     tcp_sent: TcpSent,
 }
 
@@ -87,7 +86,6 @@ impl RoamingTransport {
             events: VecDeque::new(),
             established: false,
             closed: false,
-            last_address: None,
             tcp_sent: TcpSent::default(),
         }
     }
@@ -160,39 +158,17 @@ impl RoamingTransport {
         }
     }
 
-    /// Moves datagrams between the UDP socket and the endpoint. The driver tells the endpoint
-    /// when the outer address changes from one to another; a phone that starts afresh on a
-    /// new link has no address for a moment in between, which the driver does not count as a
-    /// change, so it is told here.
-    ///
-    /// Without a global address (a phone between leaving one link and forming its address
-    /// on the next) the driver is not run: smoltcp on `Medium::Ip` would send the session's
-    /// datagrams from the link-local address, and the router would answer each with an
-    /// ICMPv6 error (beyond scope of source address). The datagrams wait in the endpoint
-    /// meanwhile, and only its timers run.
+    /// Moves datagrams between the UDP socket and the endpoint. The driver itself holds
+    /// them while the phone has no global address (between leaving one link and forming its
+    /// address on the next) and tells the endpoint when the address changes, so that the
+    /// session switches to fresh identifiers on the new path.
     fn drive(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'static>) {
-        let has_global = iface.ip_addrs().iter().any(|c| match c.address() {
-            IpAddress::Ipv6(a) => !a.is_unicast_link_local(),
-            #[allow(unreachable_patterns)]
-            _ => false,
-        });
-        if !has_global {
-            if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
-                self.endpoint.handle_timeout(now);
+        // `true`: more datagrams wait than one call moves (a receive batch); a few calls
+        // drain a burst, and the next wake-up takes the rest.
+        for _ in 0..8 {
+            if !self.driver.poll(now, iface, sockets, &mut self.endpoint) {
+                break;
             }
-            return;
-        }
-        let changes = self.driver.counters().address_changes;
-        self.driver.poll(now, iface, sockets, &mut self.endpoint);
-        if let Some(a) = self.driver.local_address() {
-            if self.last_address.is_some_and(|old| old != a)
-                && self.driver.counters().address_changes == changes
-            {
-                self.endpoint.local_address_changed(now);
-                // Send the endpoint's probe from the new address at once.
-                self.driver.poll(now, iface, sockets, &mut self.endpoint);
-            }
-            self.last_address = Some(a);
         }
     }
 }
