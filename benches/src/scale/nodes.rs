@@ -9,7 +9,6 @@ use bridgeless_iface::router::{LinkIo, Router, TreeEvent};
 use bridgeless_roaming::driver::{RECEIVE_BATCH, SmoltcpDriver};
 use bridgeless_roaming::{Config, DropReason, Endpoint, Event, SessionHandle, StaticKeypair};
 use bridgeless_sim::{Node, Port, Ports};
-use bridgeless_wire::ndp::{self, NdpRepr, RouterSolicitationRepr};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use serde::Serialize;
@@ -277,7 +276,6 @@ pub struct HostNode {
     index: u32,
     /// The access router the host is at.
     ap: u16,
-    config: HostConfig,
     host: Host,
     sockets: SocketSet<'static>,
     driver: SmoltcpDriver,
@@ -316,7 +314,7 @@ impl HostNode {
         rng.fill_bytes(&mut secret);
         let iid = StableIid::new(secret, b"radio0").expect("a short interface name");
         let config = HostConfig::new(rd::Config::new(iid, port.mtu() as u32), rng.next_u64());
-        let mut host = Host::new(config.clone(), port, Instant::ZERO);
+        let mut host = Host::new(config, port, Instant::ZERO);
         host.link_up(Instant::ZERO, &mut rng);
         let mut sockets = SocketSet::new(Vec::new());
         let driver = SmoltcpDriver::new(&mut sockets, HOST_PORT, HOST_SOCKET_SLOTS, 128);
@@ -343,7 +341,6 @@ impl HostNode {
         HostNode {
             index,
             ap,
-            config,
             host,
             sockets,
             driver,
@@ -421,14 +418,8 @@ impl HostNode {
                 });
             }
         }
-        self.host = Host::new(self.config.clone(), port, now);
-        self.host.link_up(now, &mut self.rng);
-        let mut rs = [0u8; 64];
-        let repr = NdpRepr::RouterSolicitation(RouterSolicitationRepr);
-        let src = self.host.router_discovery().link_local();
-        if let Ok(len) = ndp::emit_ipv6(&src, &ndp::ALL_ROUTERS, &repr, &mut rs) {
-            port.send(&rs[..len]);
-        }
+        // The old link's addresses go at once and a solicitation leaves now.
+        self.host.moved(now, &mut self.rng);
     }
 
     /// Moves datagrams between the socket and the endpoint, runs its timers. Without a
