@@ -105,6 +105,7 @@ use core::fmt;
 
 use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
+mod arch;
 mod node;
 #[cfg(test)]
 mod tests;
@@ -371,7 +372,10 @@ impl<T: Copy> RouteTable<T> {
         if e & NODE == 0 {
             e
         } else {
-            self.leaves[self.descend(a, (e & !NODE) as usize)]
+            arch::with_popcnt(
+                #[inline(always)]
+                || self.leaves[self.descend(a, (e & !NODE) as usize)],
+            )
         }
     }
 
@@ -393,7 +397,10 @@ impl<T: Copy> RouteTable<T> {
             for (k, a) in keys.iter_mut().zip(addrs) {
                 *k = key(a);
             }
-            self.resolve_lanes(&keys, n, &mut found);
+            arch::with_popcnt(
+                #[inline(always)]
+                || self.resolve_lanes(&keys, n, &mut found),
+            );
             for (out, &r) in out.iter_mut().zip(&found[..n]) {
                 *out = answer(self, r);
             }

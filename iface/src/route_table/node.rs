@@ -1,6 +1,7 @@
 //! The trie below the direct array: 6-bit-stride nodes with popcount-indexed children and
 //! compressed, leaf-pushed leaves, and their updates and compaction.
 
+use super::arch::prefetch;
 use super::{BATCH_LANES, NODE, NONE, Route, RouteTable, mask};
 
 /// Slots per node.
@@ -62,8 +63,9 @@ fn rank(v: u64, s: u32) -> usize {
 
 impl<T: Copy> RouteTable<T> {
     /// The index in the leaf arena of the route for `a` below node `i`; the lookup's inner
-    /// loop.
-    #[inline]
+    /// loop. Inlined into its callers, which compile it with `popcnt` where they can
+    /// ([`with_popcnt`](super::arch::with_popcnt)).
+    #[inline(always)]
     pub(super) fn descend(&self, a: u128, mut i: usize) -> usize {
         // The depth node `i` has if it skips no level; the bits above it are checked.
         let mut expect = self.k;
@@ -85,10 +87,20 @@ impl<T: Copy> RouteTable<T> {
         }
     }
 
+    /// Starts loading node `i` and its key (which a lookup reads where the node skips levels).
+    #[inline(always)]
+    fn prefetch_node(&self, i: u32) {
+        prefetch(&self.nodes, i as usize);
+        prefetch(&self.keys, i as usize);
+    }
+
     /// The route indices for the first `n` addresses of `a` into `found`: the direct array,
     /// then [`descend`](Self::descend) of every address still in a node, one level at a time
     /// across the addresses, then the leaves. Within a level, the node reads of different
-    /// addresses are independent, so the processor overlaps their cache misses.
+    /// addresses are independent, so the processor overlaps their cache misses; each read is
+    /// also asked for (prefetched) as soon as its index is known, a whole level before it is
+    /// made. Inlined like [`descend`](Self::descend).
+    #[inline(always)]
     pub(super) fn resolve_lanes(
         &self,
         a: &[u128; BATCH_LANES],
@@ -109,6 +121,7 @@ impl<T: Copy> RouteTable<T> {
                 found[j] = e;
             } else {
                 at[j] = e & !NODE;
+                self.prefetch_node(at[j]);
                 active[walking & LANE] = j as u8;
                 walking += 1;
                 in_leaf |= 1 << j;
@@ -124,6 +137,7 @@ impl<T: Copy> RouteTable<T> {
                     && (a[j] ^ self.keys[i]).leading_zeros() < u32::from(node.depth)
                 {
                     at[j] = node.base1;
+                    prefetch(&self.leaves, at[j] as usize);
                     continue;
                 }
                 let s = slot(a[j], node.depth);
@@ -131,10 +145,12 @@ impl<T: Copy> RouteTable<T> {
                 if node.vector & bit != 0 {
                     at[j] = node.base0 + child_rank(node.vector, s);
                     expect[j] = node.depth + STRIDE;
+                    self.prefetch_node(at[j]);
                     active[still & LANE] = j as u8;
                     still += 1;
                 } else {
                     at[j] = node.base1 + (node.leafvec & (bit | (bit - 1))).count_ones();
+                    prefetch(&self.leaves, at[j] as usize);
                 }
             }
             walking = still;
