@@ -45,7 +45,7 @@
 
 use rand_core::RngCore;
 use smoltcp::iface::{Config, Interface, PollResult, Route, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, TxToken};
+use smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
 use smoltcp::socket::udp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, Ipv6Address};
@@ -107,6 +107,9 @@ pub struct HostCounters {
     pub control_sent: u64,
     /// Times a control packet had to wait because the device had no transmit token.
     pub control_deferred: u64,
+    /// Times the smoltcp interface was rebuilt to take a new link MTU (see
+    /// [`Host::interface_mut`]).
+    pub interface_rebuilds: u64,
 }
 
 /// Why [`Host::send_udp`] refused a datagram.
@@ -154,6 +157,45 @@ pub struct Host {
     /// A core was changed outside a poll (link up or down, join, leave): the next poll runs
     /// them whatever the deadline.
     dirty: bool,
+    /// The link MTU changed since the smoltcp interface was built: rebuild it at the end of
+    /// this poll, when the device is at hand.
+    mtu_changed: bool,
+}
+
+/// A device that only reports capabilities, to build a smoltcp interface for a link whose
+/// MTU changed ([`Host::rebuild_interface`]): `Interface::new` reads nothing else.
+struct CapabilitiesOnly(DeviceCapabilities);
+
+impl Device for CapabilitiesOnly {
+    type RxToken<'a> = NoToken;
+    type TxToken<'a> = NoToken;
+
+    fn receive(&mut self, _: Instant) -> Option<(NoToken, NoToken)> {
+        None
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<NoToken> {
+        None
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.0.clone()
+    }
+}
+
+/// The tokens [`CapabilitiesOnly`] never hands out.
+enum NoToken {}
+
+impl RxToken for NoToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, _: F) -> R {
+        match self {}
+    }
+}
+
+impl TxToken for NoToken {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, _: usize, _: F) -> R {
+        match self {}
+    }
 }
 
 /// The interface identifier of an address: its low 64 bits.
@@ -182,6 +224,7 @@ impl Host {
             control: [0; CONTROL_LEN],
             deadline: None,
             dirty: true,
+            mtu_changed: false,
         };
         host.apply_events(now);
         let link_local = host.rd.link_local();
@@ -323,6 +366,9 @@ impl Host {
         if due || control {
             self.dirty = false;
             self.apply_events(now);
+            if self.mtu_changed {
+                self.rebuild_interface(now, device, rng.next_u64());
+            }
             if let Some(n) = &self.negotiator {
                 self.filter
                     .set_compression(n.compress_context(), n.decompress_context());
@@ -460,13 +506,52 @@ impl Host {
                 Event::RouteRemoved { cidr, router } => self.iface.routes_mut().update(|routes| {
                     routes.retain(|r| r.cidr != cidr.into() || r.via_router != router.into())
                 }),
-                // The link MTU from the RA caps what smoltcp sends (RFC 4861 §6.3.4).
-                Event::MtuChanged(mtu) => self.filter.set_tx_mtu(Some(mtu as usize)),
+                // The link MTU from the RA caps what smoltcp sends (RFC 4861 §6.3.4): the
+                // filter reports it in the device's capabilities, which smoltcp reads only
+                // when an interface is built.
+                Event::MtuChanged(mtu) => {
+                    self.filter.set_tx_mtu(Some(mtu as usize));
+                    self.mtu_changed = true;
+                }
                 // Per-socket in smoltcp: read it from `router_discovery().hop_limit()`.
                 Event::HopLimit(_) => {}
                 Event::DnsServerAdded { .. } | Event::DnsServerRemoved { .. } => {}
             }
         }
+    }
+
+    /// Replaces the smoltcp interface by one built with the present link MTU, carrying over
+    /// its addresses, routes, multicast groups and settings. smoltcp reads a device's MTU
+    /// only in `Interface::new` and sizes every TCP segment and checks every packet by it;
+    /// it keeps no connection state in the interface (that is in the sockets), so open
+    /// connections go on, and their next segments fit the new MTU. `seed` seeds the new
+    /// interface's generator (TCP initial sequence numbers, ports), so that it does not
+    /// repeat the old one's.
+    fn rebuild_interface<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D, seed: u64) {
+        self.mtu_changed = false;
+        let mut caps = device.capabilities();
+        caps.max_transmission_unit = self.filter.tx_mtu();
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = seed;
+        let mut iface = Interface::new(config, &mut CapabilitiesOnly(caps), now);
+        let old = &mut self.iface;
+        iface.update_ip_addrs(|addrs| {
+            for a in old.ip_addrs() {
+                let _ = addrs.push(*a); // the same capacity as the old table
+            }
+        });
+        let mut routes = None;
+        old.routes_mut().update(|r| routes = Some(r.clone()));
+        if let Some(routes) = routes {
+            iface.routes_mut().update(|r| *r = routes);
+        }
+        iface.set_any_ip(old.any_ip());
+        for group in self.mld.groups() {
+            // It fitted the old table, of the same capacity.
+            let _ = iface.join_multicast_group(group);
+        }
+        self.iface = iface;
+        self.counters.interface_rebuilds += 1;
     }
 
     /// The largest UDP payload one IPv6 packet carries on this link: the link MTU (the
@@ -501,6 +586,13 @@ impl Host {
     }
 
     /// The smoltcp interface, to change what router discovery does not manage.
+    ///
+    /// When a Router Advertisement changes the link MTU, the host replaces the interface by
+    /// one built for the new MTU (smoltcp reads a device's MTU only when an interface is
+    /// built), carrying over the addresses, routes, multicast groups and `any_ip`; open
+    /// connections go on (see [`HostCounters::interface_rebuilds`]).
+    /// Other changes made here (a hardware address on a medium that has one) would have to
+    /// be made again.
     pub fn interface_mut(&mut self) -> &mut Interface {
         &mut self.iface
     }

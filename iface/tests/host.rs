@@ -375,3 +375,165 @@ fn timers_fire_when_announced_though_polls_with_nothing_due_skip_the_cores() {
             .is_some()
     );
 }
+
+/// smoltcp reads a device's MTU only when its interface is built and sizes every TCP segment
+/// by it: a link MTU lowered by a Router Advertisement must still reach a connection that is
+/// already open, or its segments would exceed the link MTU (RFC 4861 §6.3.4).
+#[test]
+fn a_lower_mtu_from_an_advertisement_resizes_an_open_tcp_connection() {
+    use bridgeless_iface::device::pcap_tap::PcapRecorder;
+    use bridgeless_wire::pcap::{LinkType, Reader, Writer};
+    use smoltcp::iface::{Config as IfaceConfig, Interface};
+    use smoltcp::socket::tcp;
+    use smoltcp::wire::{HardwareAddress, IpCidr};
+
+    const SIZE: usize = 200_000;
+    let peer_global = Ipv6Address::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+    let mut w = World::new();
+    // The far end: a smoltcp stack holding the router's link-local address and a global one,
+    // its frames from the host recorded.
+    let recorder = PcapRecorder::new(Writer::new(Vec::new(), LinkType::Raw).unwrap());
+    let mut peer = Interface::new(
+        IfaceConfig::new(HardwareAddress::Ip),
+        &mut recorder.tap(w.link.end(Side::B)),
+        Instant::ZERO,
+    );
+    peer.update_ip_addrs(|a| {
+        a.push(IpCidr::new(IpAddress::Ipv6(ROUTER), 64)).unwrap();
+        a.push(IpCidr::new(IpAddress::Ipv6(peer_global), 64))
+            .unwrap();
+    });
+    let tcp_socket = || {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 65_536]),
+            tcp::SocketBuffer::new(vec![0; 65_536]),
+        )
+    };
+    let mut host_storage = [SocketStorage::EMPTY; 2];
+    let mut host_sockets = SocketSet::new(&mut host_storage[..]);
+    let client = host_sockets.add(tcp_socket());
+    let mut peer_sockets = SocketSet::new(vec![]);
+    let server = peer_sockets.add(tcp_socket());
+    peer_sockets
+        .get_mut::<tcp::Socket<'_>>(server)
+        .listen(7)
+        .unwrap();
+
+    let step = |w: &mut World,
+                host_sockets: &mut SocketSet<'_>,
+                peer: &mut Interface,
+                peer_sockets: &mut SocketSet<'_>| {
+        w.host
+            .poll(w.now, &mut w.link.end(Side::A), host_sockets, &mut w.rng);
+        peer.poll(w.now, &mut recorder.tap(w.link.end(Side::B)), peer_sockets);
+        w.now += Duration::from_millis(1);
+    };
+    w.host.link_up(w.now, &mut w.rng);
+    w.inject(&advertisement(1500));
+    for _ in 0..50 {
+        step(&mut w, &mut host_sockets, &mut peer, &mut peer_sockets);
+    }
+    assert_eq!(w.host.router_discovery().mtu(), 1500);
+    let local = w
+        .host
+        .interface()
+        .ip_addrs()
+        .iter()
+        .find_map(|a| match a.address() {
+            IpAddress::Ipv6(a) if !a.is_unicast_link_local() => Some(a),
+            _ => None,
+        })
+        .expect("an address from the advertised prefix");
+    host_sockets
+        .get_mut::<tcp::Socket<'_>>(client)
+        .connect(
+            w.host.interface_mut().context(),
+            (IpAddress::Ipv6(peer_global), 7),
+            (IpAddress::Ipv6(local), 40_000),
+        )
+        .unwrap();
+
+    // Writes the stream; the peer reads it and checks every byte.
+    let (mut written, mut read) = (0usize, 0usize);
+    let pattern = |i: usize| (i % 251) as u8;
+    let mut advertised = None;
+    for _ in 0..20_000 {
+        let c = host_sockets.get_mut::<tcp::Socket<'_>>(client);
+        if c.may_send() && written < SIZE {
+            written += c
+                .send(|buf| {
+                    let n = buf.len().min(SIZE - written);
+                    for (i, b) in buf[..n].iter_mut().enumerate() {
+                        *b = pattern(written + i);
+                    }
+                    (n, n)
+                })
+                .unwrap();
+        }
+        let s = peer_sockets.get_mut::<tcp::Socket<'_>>(server);
+        if s.can_recv() {
+            s.recv(|buf| {
+                for (i, &b) in buf.iter().enumerate() {
+                    assert_eq!(b, pattern(read + i), "byte {}", read + i);
+                }
+                read += buf.len();
+                (buf.len(), ())
+            })
+            .unwrap();
+        }
+        // Half way, the router lowers the link MTU.
+        if advertised.is_none() && read >= SIZE / 2 {
+            w.inject(&advertisement(1400));
+            advertised = Some(w.now);
+        }
+        step(&mut w, &mut host_sockets, &mut peer, &mut peer_sockets);
+        if read == SIZE {
+            break;
+        }
+    }
+    assert_eq!(read, SIZE, "the whole stream arrived");
+    assert_eq!(w.host.router_discovery().mtu(), 1400);
+    assert_eq!(w.host.counters().interface_rebuilds, 1);
+    assert!(
+        w.host.interface().has_ip_addr(local),
+        "the address survived the rebuild"
+    );
+    assert!(
+        w.host
+            .interface()
+            .routes()
+            .get_default_ipv6_route()
+            .is_some(),
+        "the default route survived the rebuild"
+    );
+
+    // Every frame the host sent, as the peer received it: full 1,500-octet segments before
+    // the advertisement, none larger than 1,400 octets from the poll after the one that
+    // received it (in that poll, smoltcp sent what it had to send before the host applied
+    // what router discovery learnt).
+    let advertised =
+        core::time::Duration::from_micros(advertised.expect("advertised").total_micros() as u64);
+    let pcap = recorder.into_writer().into_inner().unwrap();
+    let (mut before, mut after) = (0usize, 0usize);
+    for record in Reader::new(&pcap[..]).unwrap() {
+        let record = record.unwrap();
+        let frame = record.ip().unwrap();
+        if !frame::parse(frame).is_ok_and(|f| f.src() == local) {
+            continue;
+        }
+        if record.timestamp == advertised {
+            continue;
+        }
+        let largest = if record.timestamp < advertised {
+            &mut before
+        } else {
+            &mut after
+        };
+        *largest = (*largest).max(frame.len());
+    }
+    assert_eq!(before, 1500, "full-size segments before");
+    assert!(
+        after > 1300 && after <= 1400,
+        "largest segment after: {after}"
+    );
+}
