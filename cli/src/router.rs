@@ -14,6 +14,7 @@
 //! delegation_bits = 4            # a /48 delegates /52s, which delegate /56s ... (default 4)
 //! ra_interval_secs = 600         # MaxRtrAdvInterval on downstream links, 4..65535 (default 600)
 //! multicast = true               # MLD querier per downstream link, MLD proxy upstream (default false)
+//! mld_version = 2                # the queriers' MLD version: 2, or 1 beside an MLDv1 router (default 2)
 //!
 //! [[link]]                       # link 0
 //! kind = "tun"
@@ -43,6 +44,12 @@
 //!   and source, and MLD proxying upstream (RFC 4605) reports the subtree's groups, so a
 //!   group's packets are copied to exactly the links with listeners (never beyond link scope).
 //!   Off, no multicast beyond link scope is forwarded (counted as `multicast_unrouted`).
+//! - `mld_version` (with `multicast = true`; 1 or 2, default 2): the MLD version of the
+//!   downstream queriers. With 2 they speak MLDv2 and serve MLDv1 hosts per group; an MLDv1
+//!   query heard from another router is logged as a warning, since RFC 3810 §8.3.1 wants
+//!   every router on a link with an MLDv1 router configured for MLDv1. Set 1 for such links:
+//!   the queriers then send MLDv1 queries and track MLDv1 listeners only (any source), as
+//!   the MLDv1 router does. See [`bridgeless_iface::mld::querier`].
 //!
 //! The router configures nothing on the kernel side of a TUN device: bring it up
 //! (`ip link set tun0 up`) and, on a Linux host that should take an address from the router's
@@ -216,6 +223,9 @@ fn check_only(config: &Config) -> ExitCode {
         None => println!("prefix: requested over the upstream link"),
     }
     println!("secret: {secret}");
+    if config.multicast {
+        println!("multicast: on, {} queriers", config.mld_version);
+    }
     for (i, link) in config.links.iter().enumerate() {
         println!("link {i}: {} ({:?})", link.label(), link.role);
     }
@@ -304,6 +314,7 @@ fn serve(config: &Config) -> Result<(), (u8, String)> {
     router_config.delegation_bits = config.delegation_bits;
     router_config.ra_interval = Duration::from_secs(config.ra_interval_secs);
     router_config.multicast = config.multicast;
+    router_config.mld_version = config.mld_version;
 
     let start = StdInstant::now();
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);

@@ -9,8 +9,11 @@
 //!   Query Time;
 //! - with `force_mld_version=1` the kernel reports with MLDv1 and the querier records the
 //!   group in MLDv1 compatibility mode; the MLDv1 Done removes it the same way;
-//! - tshark dissects every query we sent as an MLDv2 query, none malformed and no expert
-//!   errors (checksums included).
+//! - with our querier configured for MLDv1 (RFC 3810 §8.3.1) and the kernel left to choose,
+//!   the kernel hears our MLDv1 queries, falls back to MLDv1 (§8.2.1) and joins with MLDv1
+//!   Reports, which the querier records; its Done removes the group;
+//! - tshark dissects every query we sent as a query of the querier's version, none
+//!   malformed and no expert errors (checksums included).
 //!
 //! The tests need root, /dev/net/tun, `ip`, `python3` and `tshark`; without them they fail
 //! under `CI=true` and otherwise print a note and pass. Captures go to
@@ -23,7 +26,9 @@ use std::process::{Child, Command};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bridgeless_iface::device::tun::Tun;
-use bridgeless_iface::mld::querier::{FilterMode, GroupCompatibility, MldQuerier, QuerierConfig};
+use bridgeless_iface::mld::querier::{
+    FilterMode, GroupCompatibility, MldQuerier, MldVersion, QuerierConfig,
+};
 use bridgeless_wire::mld::{self, MldMessage, RecordType};
 use bridgeless_wire::pcap::{self, LinkType};
 use smoltcp::phy::{Device, RxToken, TxToken};
@@ -91,6 +96,12 @@ fn config() -> QuerierConfig {
 
 impl Rig {
     fn new(name: &str, mld_version: u8) -> Rig {
+        Rig::with_querier(name, mld_version, config())
+    }
+
+    /// A rig whose kernel runs `force_mld_version=mld_version` (0: the kernel chooses) and
+    /// whose querier is configured with `querier`.
+    fn with_querier(name: &str, mld_version: u8, querier: QuerierConfig) -> Rig {
         let ns = Netns::new("bl-mldr");
         let tun = Tun::open_in_namespace(ns.path(), "tun0")
             .unwrap_or_else(|e| panic!("cannot open tun0 in {}: {e}", ns.name));
@@ -107,7 +118,7 @@ impl Rig {
             sent_capture: pcap::Writer::create(&sent_path, LinkType::Raw).unwrap(),
             sent_path,
         };
-        let querier = MldQuerier::new(config(), OUR_LL, Instant::ZERO).unwrap();
+        let querier = MldQuerier::new(querier, OUR_LL, Instant::ZERO).unwrap();
         Rig {
             querier,
             link: RecordingLink::new(tun, log),
@@ -199,7 +210,8 @@ impl Rig {
         out
     }
 
-    /// tshark: every frame we sent is an MLDv2 query, none malformed, no expert errors.
+    /// tshark: every frame we sent is a query of the querier's version, none malformed, no
+    /// expert errors.
     fn assert_queries_well_formed(&self) {
         let mut log = self.link.recorder.borrow_mut();
         log.link.flush().unwrap();
@@ -219,10 +231,15 @@ impl Rig {
         };
         let malformed = fields("_ws.malformed || _ws.expert.severity >= \"error\"");
         assert_eq!(malformed.trim(), "", "bad frames in {}", path.display());
-        let queries = fields(
-            "icmpv6.type == 130 && icmpv6.checksum.status == \"Good\" && icmpv6.mld.flag.qrv == 2 \
-             && ipv6.hlim == 1 && ipv6.opt.router_alert == 0",
-        );
+        // MLDv1: 24 octets after the 8 of the Hop-by-Hop Options, the delay in milliseconds.
+        let version = match self.querier.version() {
+            MldVersion::V1 => "ipv6.plen == 32 && icmpv6.mld.maximum_response_delay == 1000",
+            MldVersion::V2 => "icmpv6.mld.flag.qrv == 2",
+        };
+        let queries = fields(&format!(
+            "icmpv6.type == 130 && icmpv6.checksum.status == \"Good\" && {version} \
+             && ipv6.hlim == 1 && ipv6.opt.router_alert == 0"
+        ));
         assert_eq!(queries.lines().count(), sent, "{}", path.display());
     }
 }
@@ -322,6 +339,53 @@ fn linux_forced_to_mldv1_puts_the_group_in_v1_compatibility() {
     let counters = *rig.querier.counters();
     assert!(counters.dones_v1 >= 1, "{counters:?}");
     assert_eq!(counters.dropped.done_in_v2_mode, 0, "{counters:?}");
+    assert_eq!(counters.invalid.checksum, 0, "{counters:?}");
+    rig.assert_queries_well_formed();
+}
+
+#[test]
+fn our_querier_in_mldv1_mode_turns_linux_to_mldv1() {
+    if !common::ready("our_querier_in_mldv1_mode_turns_linux_to_mldv1", &TOOLS) {
+        return;
+    }
+    let v1 = QuerierConfig {
+        version: MldVersion::V1,
+        ..config()
+    };
+    let mut rig = Rig::with_querier("v1-querier", 0, v1);
+    rig.run_until("the startup queries", StdDuration::from_secs(3), |rig| {
+        rig.querier.counters().general_queries_sent >= 2
+    });
+    rig.join_for(5);
+    rig.run_until(
+        "the kernel's MLDv1 Report",
+        StdDuration::from_secs(5),
+        |rig| rig.querier.group(&GROUP).is_some(),
+    );
+    let record = rig.querier.group(&GROUP).unwrap();
+    assert_eq!(record.compatibility(), GroupCompatibility::V1);
+    assert_eq!(record.filter_mode(), FilterMode::Exclude);
+    // Having heard our MLDv1 queries, the kernel speaks MLDv1 only for the group.
+    let messages = rig.kernel_messages();
+    assert!(
+        messages.contains(&(131, RecordType::Unknown(0), GROUP)),
+        "{messages:?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.0 == 143 && m.2 == GROUP),
+        "{messages:?}"
+    );
+    rig.run_until("the kernel's Done", StdDuration::from_secs(8), |rig| {
+        rig.kernel_messages()
+            .iter()
+            .any(|m| m.0 == 132 && m.2 == GROUP)
+    });
+    rig.run_until("the listener to go", StdDuration::from_secs(4), |rig| {
+        rig.querier.group(&GROUP).is_none()
+    });
+    let counters = *rig.querier.counters();
+    assert!(counters.group_queries_sent >= 2, "{counters:?}");
+    assert_eq!(counters.source_queries_sent, 0, "{counters:?}");
     assert_eq!(counters.invalid.checksum, 0, "{counters:?}");
     rig.assert_queries_well_formed();
 }

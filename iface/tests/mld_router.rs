@@ -5,6 +5,10 @@
 //!   × [Last Listener Query Interval] after the leave, unless another host still listens;
 //! - a host that goes silent is forgotten after the Multicast Address Listening Interval;
 //! - a host in MLDv1 mode puts its group (only its group) in MLDv1 compatibility mode;
+//! - a querier configured for MLDv1 (RFC 3810 §8.3.1) sends MLDv1 queries, which turn our
+//!   hosts to MLDv1; their Reports and Dones are followed with MLDv1 Multicast Address
+//!   Specific Queries, never a source-specific one, and tshark reads every query as a
+//!   24-octet MLDv1 query;
 //! - of two queriers on a link the lower address wins; the other keeps tracking listeners
 //!   and takes over when the winner goes quiet;
 //! - in a tree of three proxies (a root and two children, hosts below each), a group's
@@ -12,13 +16,19 @@
 //!   a leave they stop reaching that link; link-scope packets never leave their link.
 
 use bridgeless_iface::mld::proxy::{Link, LinkConfig, MldProxy};
-use bridgeless_iface::mld::querier::{FilterMode, GroupCompatibility, MldQuerier, QuerierConfig};
+use bridgeless_iface::mld::querier::{
+    FilterMode, GroupCompatibility, MldQuerier, MldVersion, QuerierConfig,
+};
 use bridgeless_iface::mld::{CompatibilityMode, Config, MldHost};
 use bridgeless_wire::mld::{self, MldRepr, QueryRepr};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv6Address;
+
+#[path = "../../wire/tests/support/mod.rs"]
+mod support;
+use support::{Tshark, record_emitted};
 
 type Querier = MldQuerier<8, 4>;
 type Proxy = MldProxy<8, 4>;
@@ -48,6 +58,8 @@ struct Net {
     rng: ChaCha8Rng,
     now: Instant,
     delivered: usize,
+    /// Every packet a querier sent, in order.
+    from_queriers: Vec<Vec<u8>>,
 }
 
 impl Net {
@@ -60,6 +72,7 @@ impl Net {
             rng: ChaCha8Rng::seed_from_u64(3),
             now: Instant::ZERO,
             delivered: 0,
+            from_queriers: Vec::new(),
         }
     }
 
@@ -71,7 +84,11 @@ impl Net {
     }
 
     fn querier(&mut self, addr: Ipv6Address) -> usize {
-        let q = Querier::new(QuerierConfig::default(), addr, self.now).unwrap();
+        self.querier_with(addr, QuerierConfig::default())
+    }
+
+    fn querier_with(&mut self, addr: Ipv6Address, config: QuerierConfig) -> usize {
+        let q = Querier::new(config, addr, self.now).unwrap();
         self.queriers.push(q);
         self.queriers.len() - 1
     }
@@ -129,6 +146,10 @@ impl Net {
                 return;
             };
             self.delivered += 1;
+            record_emitted(&packet);
+            if matches!(from, End::Querier(_)) {
+                self.from_queriers.push(packet.clone());
+            }
             for &end in &self.links[l].clone() {
                 if end == from {
                     continue;
@@ -316,6 +337,92 @@ fn a_v1_host_puts_only_its_group_in_v1_compatibility() {
     net.run_until(left + Duration::from_secs(2));
     assert!(!listener(&net.queriers[q], &G));
     assert!(listener(&net.queriers[q], &G2));
+}
+
+#[test]
+fn a_querier_in_mldv1_mode_turns_hosts_to_mldv1_and_follows_them() {
+    let mut net = Net::new();
+    let config = QuerierConfig {
+        version: MldVersion::V1,
+        ..QuerierConfig::default()
+    };
+    let q = net.querier_with(ll(1), config);
+    let (a, b) = (net.host(ll(0x10)), net.host(ll(0x11)));
+    net.link(&[End::Querier(q), End::Host(a), End::Host(b)]);
+    // The startup General Query is an MLDv1 one: the hosts fall back to MLDv1 (§8.2.1).
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.hosts[a].mode(), CompatibilityMode::V1);
+    assert_eq!(net.hosts[b].mode(), CompatibilityMode::V1);
+    net.join(a, G);
+    net.join(b, G2);
+    let querier = &net.queriers[q];
+    for group in [G, G2] {
+        let record = querier.group(&group).expect("a listener");
+        assert_eq!(record.compatibility(), GroupCompatibility::V1);
+        assert_eq!(record.filter_mode(), FilterMode::Exclude);
+    }
+    assert_eq!(querier.counters().reports_v1, 2);
+    // Listeners stay across many Query Intervals, answering MLDv1 General Queries.
+    net.run_for(Duration::from_secs(600));
+    assert!(listener(&net.queriers[q], &G) && listener(&net.queriers[q], &G2));
+    // The Done: MLDv1 specific queries, and G is gone exactly LLQT later; G2 stays.
+    let left = net.now;
+    net.leave(a, G);
+    assert_eq!(net.hosts[a].counters().reports_sent.v1_done, 1);
+    net.run_until(left + Duration::from_millis(1999));
+    assert!(listener(&net.queriers[q], &G));
+    net.run_until(left + Duration::from_secs(2));
+    assert!(!listener(&net.queriers[q], &G));
+    assert!(listener(&net.queriers[q], &G2));
+    let c = *net.queriers[q].counters();
+    assert_eq!(
+        (c.group_queries_sent, c.source_queries_sent),
+        (2, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.reports_v2, 0, "{c:?}");
+    assert_eq!(c.invalid.total(), 0, "{c:?}");
+
+    // Every query was a 24-octet MLDv1 query: General ones with a 10 s Maximum Response
+    // Delay to ff02::1, specific ones with 1 s to the group. tshark finds the payload of 32
+    // octets (Hop-by-Hop Options and the query), a good checksum (status 1), and none of the
+    // MLDv2 fields.
+    let queries = net.from_queriers.clone();
+    assert_eq!(queries.len() as u64, c.general_queries_sent + 2);
+    for packet in &queries {
+        assert_eq!(packet.len(), 72);
+        let received = mld::parse_ipv6(packet).unwrap();
+        let mld::MldMessage::Query(query) = received.message else {
+            panic!("not a query")
+        };
+        assert_eq!(query.version(), mld::QueryVersion::V1);
+    }
+    let Some(tshark) = Tshark::new("mld_router-v1-queries", &queries) else {
+        return;
+    };
+    assert_eq!(tshark.problems(), "", "tshark found problems");
+    let fields = tshark.fields(&[
+        "ipv6.plen",
+        "icmpv6.type",
+        "icmpv6.checksum.status",
+        "icmpv6.mld.maximum_response_delay",
+        "icmpv6.mld.multicast_address",
+        "icmpv6.mld.flag.qrv",
+        "icmpv6.mld.nb_sources",
+    ]);
+    let lines: Vec<&str> = fields.lines().collect();
+    assert_eq!(lines.len(), queries.len(), "{fields}");
+    let general = "32\t130\t1\t10000\t::\t\t";
+    let specific = format!("32\t130\t1\t1000\t{G}\t\t");
+    assert!(
+        lines.iter().all(|l| *l == general || *l == specific),
+        "{fields}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| **l == specific).count(),
+        2,
+        "{fields}"
+    );
 }
 
 #[test]

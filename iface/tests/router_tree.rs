@@ -10,7 +10,8 @@
 //!
 //! The access routers solicit, form an upstream address from the core's advertisement,
 //! request a prefix by DHCPv6 prefix delegation, announce a /64 on their host link, and a
-//! packet from host link A reaches host link B.
+//! packet from host link A reaches host link B. Multicast: a group reaches host link B only
+//! while it listens, and a router configured for MLDv1 queries its host links in MLDv1.
 
 use bridgeless_iface::device::memory::{MemoryLink, MemoryLinkConfig, Side};
 use bridgeless_iface::rd::{self, RouterDiscovery, StableIid};
@@ -547,4 +548,62 @@ fn delegation_recurses_down_three_levels_of_routers() {
     );
     let host_link = r_c.tree().unwrap().link_prefix(LinkId(1)).unwrap();
     assert!(contains(pc, host_link) && host_link.prefix_len() == 64);
+}
+
+/// A router configured with `mld_version: V1` (RFC 3810 §8.3.1) sends MLDv1 queries on its
+/// host links and records MLDv1 listeners.
+#[test]
+fn a_router_configured_for_mldv1_queries_its_links_in_mldv1() {
+    use bridgeless_iface::mld::querier::{GroupCompatibility, MldVersion};
+    use bridgeless_wire::mld::{self, MldMessage, MldRepr, QueryVersion, ReportV1Repr};
+    let group = Ipv6Address::new(0xff05, 0, 0, 0, 0, 0, 0, 0x1);
+    let mut c = config("core", Some(core_prefix()));
+    c.mld_version = MldVersion::V1;
+    let mut router = Router::build(c, &[DOWN], Instant::ZERO).unwrap();
+    let mut link = Link::new(MemoryLinkConfig::default(), ChaCha8Rng::seed_from_u64(1));
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut poll = |router: &mut Router, link: &mut Link, now: Instant| {
+        let mut end = link.end(Side::A);
+        let mut ios: [&mut dyn LinkIo; 1] = [&mut end];
+        while router.poll(now, &mut ios, &mut rng) > 0 {}
+    };
+    poll(&mut router, &mut link, Instant::ZERO);
+    let mut queries = Vec::new();
+    let mut host = link.end(Side::B);
+    while let Some((rx, _)) = host.receive(Instant::ZERO) {
+        rx.consume(|frame| {
+            if let Ok(received) = mld::parse_ipv6(frame)
+                && let MldMessage::Query(q) = received.message
+            {
+                queries.push((q.version(), q.is_general(), frame.len()));
+            }
+        });
+    }
+    assert_eq!(queries, vec![(QueryVersion::V1, true, 40 + 8 + 24)]);
+
+    // An MLDv1 Report from the host link makes a listener. It is addressed to the group
+    // (site scope) from a link-local address with hop limit 1: the forwarder hands it to the
+    // router's MLD instead of dropping it as a link-local source beyond its link.
+    let report = MldRepr::ReportV1(ReportV1Repr {
+        multicast_address: group,
+    });
+    let mut buf = [0u8; 200];
+    let from = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x99);
+    let n = mld::emit_ipv6(&from, &group, &report, &mut buf).unwrap();
+    let now = Instant::from_millis(10);
+    link.end(Side::B)
+        .transmit(now)
+        .unwrap()
+        .consume(n, |b| b.copy_from_slice(&buf[..n]));
+    poll(&mut router, &mut link, now);
+    let querier = router.multicast().unwrap().querier(0).unwrap();
+    assert_eq!(querier.version(), MldVersion::V1);
+    let record = querier.group(&group).unwrap_or_else(|| {
+        let dropped = &router.forwarder().counters().dropped;
+        panic!(
+            "no listener: {:?}, forwarder {dropped:?}",
+            querier.counters()
+        )
+    });
+    assert_eq!(record.compatibility(), GroupCompatibility::V1);
 }

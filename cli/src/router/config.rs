@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use bridgeless_iface::mld::querier::MldVersion;
 use bridgeless_iface::router::LinkRole;
 use bridgeless_iface::router::advertiser::{MAX_MAX_RTR_ADV_INTERVAL, MIN_MAX_RTR_ADV_INTERVAL};
 use rand_core::{OsRng, TryRngCore};
@@ -38,6 +39,8 @@ struct RawConfig {
     ra_interval_secs: Option<Spanned<u64>>,
     #[serde(default)]
     multicast: bool,
+    /// Any integer, so that a wrong one gets our message rather than a range error.
+    mld_version: Option<Spanned<i64>>,
     #[serde(default)]
     link: Vec<Spanned<RawLink>>,
 }
@@ -143,6 +146,8 @@ pub struct Config {
     pub ra_interval_secs: u64,
     /// Whether multicast routing was asked for.
     pub multicast: bool,
+    /// The MLD version of the downstream queriers (`mld_version`, default 2).
+    pub mld_version: MldVersion,
     /// The links, in order: link `i` of the router is `links[i]`.
     pub links: Vec<LinkSpec>,
 }
@@ -281,6 +286,31 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
         None => 600,
     };
 
+    let multicast = raw.multicast;
+    let mld_version = match &raw.mld_version {
+        None => MldVersion::V2,
+        Some(v) if !multicast => {
+            return Err(err(
+                Some(v.span()),
+                "`mld_version` applies only with `multicast = true`".into(),
+            ));
+        }
+        Some(v) => match *v.get_ref() {
+            1 => MldVersion::V1,
+            2 => MldVersion::V2,
+            other => {
+                return Err(err(
+                    Some(v.span()),
+                    format!(
+                        "`mld_version` must be 1 or 2, not {other}: 2 (MLDv2, the default), \
+                         or 1 only if an MLDv1 router shares the downstream links \
+                         (RFC 3810 §8.3.1)"
+                    ),
+                ));
+            }
+        },
+    };
+
     let mut links = Vec::with_capacity(raw.link.len());
     let mut upstream: Option<Range<usize>> = None;
     for link in &raw.link {
@@ -389,7 +419,8 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
         prefix,
         delegation_bits,
         ra_interval_secs,
-        multicast: raw.multicast,
+        multicast,
+        mld_version,
         links,
     })
 }
@@ -573,6 +604,40 @@ mod tests {
         .unwrap_err();
         assert!(
             e.contains("r.toml:5:8:") && e.contains("unknown variant"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mld_version() {
+        let router = |extra: &str| {
+            check(&format!(
+                "name = \"r\"\n{SECRET}\nprefix = \"fd00::/48\"\n{extra}\n[[link]]\n\
+                 kind = \"tun\"\nname = \"tun0\"\nrole = \"downstream\"\n"
+            ))
+        };
+        assert_eq!(
+            router("multicast = true").unwrap().mld_version,
+            MldVersion::V2
+        );
+        let c = router("multicast = true\nmld_version = 1").unwrap();
+        assert_eq!((c.multicast, c.mld_version), (true, MldVersion::V1));
+        let c = router("multicast = true\nmld_version = 2").unwrap();
+        assert_eq!(c.mld_version, MldVersion::V2);
+        for bad in ["3", "0", "-1", "300"] {
+            let e = router(&format!("multicast = true\nmld_version = {bad}")).unwrap_err();
+            assert!(
+                e.starts_with(&format!(
+                    "r.toml:5:15: `mld_version` must be 1 or 2, not {bad}"
+                )),
+                "{e}"
+            );
+        }
+        let e = router("multicast = true\nmld_version = \"1\"").unwrap_err();
+        assert!(e.starts_with("r.toml:5:15:"), "{e}");
+        let e = router("mld_version = 1").unwrap_err();
+        assert!(
+            e.contains("r.toml:4:15: `mld_version` applies only with `multicast = true`"),
             "{e}"
         );
     }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use bridgeless_iface::device::tun::TunStats;
 use bridgeless_iface::device::udp::UdpLinkCounters;
+use bridgeless_iface::mld::querier::MldVersion;
 use bridgeless_iface::router::{DropReason, LinkId, LinkRole, Router};
 use smoltcp::time::Instant;
 
@@ -57,10 +58,10 @@ fn write_report(
     writeln!(
         out,
         "multicast: {}",
-        if config.multicast {
-            "on (MLD querier per downstream link, proxy upstream)"
-        } else {
-            "off"
+        match (config.multicast, config.mld_version) {
+            (false, _) => "off",
+            (true, MldVersion::V2) => "on (MLD querier per downstream link, proxy upstream)",
+            (true, MldVersion::V1) => "on (MLDv1 querier per downstream link, proxy upstream)",
         }
     )?;
 

@@ -1,5 +1,6 @@
 //! MLD as a router: the querier that tracks listeners on one link (RFC 3810 §7), with MLDv1
-//! compatibility per multicast address (§8.3.2), as a sans-IO state machine.
+//! compatibility per multicast address (§8.3.2) and an MLDv1 mode for links shared with an
+//! MLDv1 router (§8.3.1), as a sans-IO state machine.
 //!
 //! [`MldQuerier`] takes whole IPv6 packets like [`MldHost`](super::MldHost):
 //!
@@ -20,12 +21,39 @@
 //!   `source` to `group` go onto this link?
 //!
 //! The querier draws no random numbers (its timers are fixed by RFC 3810 §7 and §9), so,
-//! unlike [`MldHost`](super::MldHost), its calls take no RNG. Queries are always sent in the
-//! MLDv2 format: an MLDv1 listener reads an MLDv2 query as an MLDv1 one (RFC 3810 §8.2.1 and
-//! RFC 2710 §3.7 let it ignore the extra octets; Linux in MLDv1 mode does), so no MLDv1
-//! query is needed for an address in MLDv1 compatibility mode. MLDv1 *router* compatibility
-//! (§8.3.1, an MLDv1 querier on the link) is not implemented: MLDv1 queries from other
-//! routers count for the election and are otherwise only counted.
+//! unlike [`MldHost`](super::MldHost), its calls take no RNG.
+//!
+//! # MLD versions
+//!
+//! [`QuerierConfig::version`] says which version the querier runs; it is set by hand, since
+//! RFC 3810 §8.3.1 leaves it to the administrator (no router can tell reliably that an MLDv1
+//! router shares the link).
+//!
+//! - [`MldVersion::V2`], the default: queries are MLDv2 queries. MLDv1 listeners read them
+//!   as MLDv1 queries (RFC 3810 §8.2.1 and RFC 2710 §3.7 let them ignore the extra octets;
+//!   Linux in MLDv1 mode does), so an address whose listeners speak MLDv1 needs no other
+//!   query: it is only put in MLDv1 compatibility mode (§8.3.2, [`GroupCompatibility`]). An
+//!   MLDv1 query from another router means an MLDv1 router is on the link, which §8.3.1
+//!   says this router should be configured for: it is counted in
+//!   [`Counters::other_version_queries`] and logged with `log::warn!` (at most once every
+//!   [`VERSION_WARNING_INTERVAL`], §8.3.1: the warnings "MUST be rate-limited"), and it
+//!   still takes part in the querier election.
+//! - [`MldVersion::V1`], for a link with an MLDv1 router (§8.3.1: then every router there
+//!   must act as an MLDv1 router, and the querier uses the lowest version): General and
+//!   Multicast Address Specific Queries are MLDv1 queries, 24 octets long, whose Maximum
+//!   Response Delay is written in milliseconds as it is, not as the code of §5.1.3 (so the
+//!   Query Response Interval and Last Listener Query Interval are capped at 65,535 ms).
+//!   There are no source-specific queries. MLDv1 Reports and Dones are handled as an MLDv1
+//!   router handles them (RFC 2710 §4), by the translation of §8.3.2: a Report makes a
+//!   listener of all sources for the Multicast Address Listening Interval, a Done brings
+//!   [Last Listener Query Count] Multicast Address Specific Queries and the address is
+//!   gone after the Last Listener Query Time unless a Report answers. MLDv2 Reports are
+//!   ignored as the MLDv1 router ignores them (so both keep the same listener state) and
+//!   counted in [`DropCounters::report_v2_in_v1_mode`]: a host answers an MLDv1 query with
+//!   MLDv1 Reports (§8.2.1), so after our first query the link's hosts speak MLDv1. The
+//!   querier does not adopt the QRV or QQIC of another router's queries (MLDv1 has none),
+//!   and an MLDv2 query from another router is counted and warned about like an MLDv1 one
+//!   in MLDv2 mode (§8.3.1: it "SHOULD also warn about receiving an MLDv2 Query").
 //!
 //! ```
 //! use bridgeless_iface::mld::querier::{MldQuerier, QuerierConfig};
@@ -55,9 +83,51 @@ use super::{InvalidCounters, MIN_MTU, MldError, is_reportable};
 use group::{Change, Timing, earliest};
 pub use group::{FilterMode, GroupCompatibility, GroupCounters, GroupRecord, SourceRecord};
 
-/// Router protocol variables (RFC 3810 §9).
+/// The MLD version a querier runs (RFC 3810 §8.3.1); see the [module
+/// documentation](self#mld-versions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MldVersion {
+    /// MLDv1 (RFC 2710), for a link shared with an MLDv1 router: MLDv1 queries, MLDv1
+    /// listeners only.
+    V1,
+    /// MLDv2 (RFC 3810), with MLDv1 compatibility per multicast address (§8.3.2). The
+    /// default: §8.3.1 has MLDv1 mode configured by hand.
+    #[default]
+    V2,
+}
+
+impl MldVersion {
+    /// 1 or 2.
+    pub fn number(self) -> u8 {
+        match self {
+            MldVersion::V1 => 1,
+            MldVersion::V2 => 2,
+        }
+    }
+}
+
+impl core::fmt::Display for MldVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "MLDv{}", self.number())
+    }
+}
+
+/// How often, at most, the querier warns that a router of the other MLD version is on the
+/// link (RFC 3810 §8.3.1: these warnings "MUST be rate-limited"). Every such query is
+/// counted in [`Counters::other_version_queries`] regardless.
+pub const VERSION_WARNING_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The largest Maximum Response Delay an MLDv1 query can carry: 16 bits of milliseconds
+/// (RFC 2710 §3.4).
+const MAX_V1_RESPONSE_DELAY: Duration = Duration::from_millis(u16::MAX as u64);
+
+/// Router protocol variables (RFC 3810 §9) and the MLD version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuerierConfig {
+    /// The MLD version the querier runs, default [`MldVersion::V2`]. [`MldVersion::V1`] only
+    /// on a link with an MLDv1 router, where RFC 3810 §8.3.1 requires every router to be
+    /// configured for MLDv1.
+    pub version: MldVersion,
     /// [Robustness Variable] (§9.1), default 2; 0 is taken as 1. Sent as the QRV (0 in the
     /// query if over 7, §5.1.8). A non-querier adopts the querier's non-zero QRV.
     pub robustness: u8,
@@ -65,14 +135,16 @@ pub struct QuerierConfig {
     /// the querier's QQIC.
     pub query_interval: Duration,
     /// [Query Response Interval] (§9.3), default 10 s: the Maximum Response Delay of General
-    /// Queries. Lowered to the Query Interval if above it (§9.3: it must be less).
+    /// Queries. Lowered to the Query Interval if above it (§9.3: it must be less), and in
+    /// MLDv1 mode to 65,535 ms (the most an MLDv1 query can say, RFC 2710 §3.4).
     pub query_response_interval: Duration,
     /// [Startup Query Interval] (§9.6), default a quarter of the Query Interval.
     pub startup_query_interval: Duration,
     /// [Startup Query Count] (§9.7), default the Robustness Variable; at least 1.
     pub startup_query_count: u8,
     /// [Last Listener Query Interval] (§9.8), default 1 s: the Maximum Response Delay of
-    /// specific queries and the time between their retransmissions.
+    /// specific queries and the time between their retransmissions. In MLDv1 mode at most
+    /// 65,535 ms, as the Query Response Interval.
     pub last_listener_query_interval: Duration,
     /// [Last Listener Query Count] (§9.9), default the Robustness Variable; at least 1.
     pub last_listener_query_count: u8,
@@ -84,6 +156,7 @@ pub struct QuerierConfig {
 impl Default for QuerierConfig {
     fn default() -> QuerierConfig {
         QuerierConfig {
+            version: MldVersion::V2,
             robustness: 2,
             query_interval: Duration::from_secs(125),
             query_response_interval: Duration::from_secs(10),
@@ -124,6 +197,9 @@ pub struct DropCounters {
     pub query_from_higher_address: u64,
     /// Reports or queries from our own address (looped back).
     pub own_message: u64,
+    /// MLDv2 Reports received in MLDv1 mode: ignored, as the MLDv1 router on the link ignores
+    /// them (RFC 3810 §8.3.1; see the [module documentation](self#mld-versions)).
+    pub report_v2_in_v1_mode: u64,
 }
 
 /// What the querier sent, received and dropped.
@@ -139,6 +215,12 @@ pub struct Counters {
     pub queries_v1_received: u64,
     /// Valid MLDv2 queries received from other routers.
     pub queries_v2_received: u64,
+    /// Queries from other routers of the version this querier does not run (also counted in
+    /// `queries_v1_received` or `queries_v2_received`): in MLDv2 mode an MLDv1 query, which
+    /// means an MLDv1 router is on the link and this router should be configured for MLDv1
+    /// (RFC 3810 §8.3.1); in MLDv1 mode an MLDv2 query, from a router not so configured.
+    /// Each is logged with `log::warn!`, at most once every [`VERSION_WARNING_INTERVAL`].
+    pub other_version_queries: u64,
     /// MLDv2 reports received.
     pub reports_v2: u64,
     /// Address records in them.
@@ -273,13 +355,15 @@ pub struct MldQuerier<const GROUPS: usize, const SOURCES: usize> {
     startup_left: u8,
     groups: [Option<GroupRecord<SOURCES>>; GROUPS],
     counters: Counters,
+    /// When a query of the other MLD version was last logged (the rate limit of §8.3.1).
+    version_warned: Option<Instant>,
 }
 
 impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
     /// A querier that sends from `link_local` (queries MUST come from a link-local address,
     /// RFC 3810 §5.1.14). It starts as the querier (§7.6.2: "all MLDv2 routers start up as
-    /// Queriers") with its first startup General Query due at `now`.
-    /// [`MldError::NotLinkLocal`] for an address outside `fe80::/10`.
+    /// Queriers"; so do MLDv1 routers, RFC 2710 §4) with its first startup General Query due
+    /// at `now`. [`MldError::NotLinkLocal`] for an address outside `fe80::/10`.
     pub fn new(
         config: QuerierConfig,
         link_local: Ipv6Address,
@@ -289,9 +373,18 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
             return Err(MldError::NotLinkLocal);
         }
         let robustness = config.robustness.max(1);
+        // An MLDv1 query carries its Maximum Response Delay as 16 bits of milliseconds.
+        let max_delay = match config.version {
+            MldVersion::V1 => MAX_V1_RESPONSE_DELAY,
+            MldVersion::V2 => Duration::MAX,
+        };
         let config = QuerierConfig {
             robustness,
-            query_response_interval: config.query_response_interval.min(config.query_interval),
+            query_response_interval: config
+                .query_response_interval
+                .min(config.query_interval)
+                .min(max_delay),
+            last_listener_query_interval: config.last_listener_query_interval.min(max_delay),
             startup_query_count: config.startup_query_count.max(1),
             last_listener_query_count: config.last_listener_query_count.max(1),
             mtu: config.mtu.max(MIN_MTU),
@@ -308,6 +401,7 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
             startup_left: config.startup_query_count - 1,
             groups: core::array::from_fn(|_| None),
             counters: Counters::default(),
+            version_warned: None,
         })
     }
 
@@ -319,6 +413,11 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
     /// Our link-local address.
     pub fn link_local(&self) -> Ipv6Address {
         self.link_local
+    }
+
+    /// The MLD version this querier runs ([`QuerierConfig::version`]).
+    pub fn version(&self) -> MldVersion {
+        self.config.version
     }
 
     /// Whether this router is the querier on the link (§7.6.2).
@@ -455,6 +554,20 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
         let t = self.timing(now);
         let handled = match received.message {
             MldMessage::Query(query) => self.handle_query(now, received.src_addr, &query),
+            MldMessage::ReportV2(report) if self.config.version == MldVersion::V1 => {
+                // §8.3.1: the link runs MLDv1, whose routers do not know MLDv2 Reports.
+                self.counters.reports_v2 += 1;
+                self.counters.dropped.report_v2_in_v1_mode += 1;
+                log::debug!(
+                    "mld querier: MLDv2 Report from {} ignored in MLDv1 mode",
+                    received.src_addr
+                );
+                let records = report.records().count();
+                Handled::Report {
+                    applied: 0,
+                    ignored: u16::try_from(records).unwrap_or(u16::MAX),
+                }
+            }
             MldMessage::ReportV2(report) => {
                 self.counters.reports_v2 += 1;
                 let (mut applied, mut ignored) = (0u16, 0u16);
@@ -503,8 +616,11 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
                 self.counters.dones_v1 += 1;
                 let group = done.multicast_address();
                 let c = &mut self.counters;
+                // In MLDv1 mode every listener speaks MLDv1 (§8.3.1), whatever the Older
+                // Version Host Present timer says.
+                let v1_mode = self.config.version == MldVersion::V1;
                 let applied = match lookup(&mut self.groups, group, false, c) {
-                    Some(state) if state.compatibility() == GroupCompatibility::V1 => {
+                    Some(state) if v1_mode || state.compatibility() == GroupCompatibility::V1 => {
                         state.apply(Change::ToIn, core::iter::empty(), &t, c);
                         true
                     }
@@ -532,6 +648,13 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
             QueryVersion::V1 => self.counters.queries_v1_received += 1,
             QueryVersion::V2 => self.counters.queries_v2_received += 1,
         }
+        let ours = match self.config.version {
+            MldVersion::V1 => QueryVersion::V1,
+            MldVersion::V2 => QueryVersion::V2,
+        };
+        if version != ours {
+            self.other_version_query(now, from, version);
+        }
         // §7.6.2: "If it is a Querier and it receives a Query from a router with a lower
         // IPv6 address, it MUST become a Non-Querier"; a non-querier hearing a query from a
         // router with a lower address than its own restarts the Other Querier Present timer.
@@ -545,10 +668,12 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
         }
         let was_querier = self.is_querier();
         // §5.1.8, §5.1.9: adopt the querier's Robustness Variable and Query Interval.
-        if query.qrv() != 0 {
+        // An MLDv1 router has neither variable to adopt: it keeps its configured ones.
+        let adopt = self.config.version == MldVersion::V2;
+        if adopt && query.qrv() != 0 {
             self.robustness = query.qrv();
         }
-        if version == QueryVersion::V2 && query.query_interval() != 0 {
+        if adopt && version == QueryVersion::V2 && query.query_interval() != 0 {
             self.query_interval = Duration::from_secs(query.query_interval().into());
         }
         self.other_querier_until = Some(now + self.other_querier_present_timeout());
@@ -575,6 +700,29 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
             from_querier: true,
             querier_changed: was_querier,
         }
+    }
+
+    /// A query of the MLD version we do not run, from `from` (§8.3.1): counted, and logged
+    /// at most once every [`VERSION_WARNING_INTERVAL`].
+    fn other_version_query(&mut self, now: Instant, from: Ipv6Address, version: QueryVersion) {
+        self.counters.other_version_queries += 1;
+        if self
+            .version_warned
+            .is_some_and(|at| now < at + VERSION_WARNING_INTERVAL)
+        {
+            return;
+        }
+        self.version_warned = Some(now);
+        let (heard, fix) = match version {
+            QueryVersion::V1 => ("an MLDv1", "configure every router on it for MLDv1"),
+            QueryVersion::V2 => ("an MLDv2", "configure that router for MLDv1 too"),
+        };
+        log::warn!(
+            "mld querier {}: {heard} query from {from}: a router of the other MLD version is \
+             on the link, {fix} (RFC 3810 §8.3.1); {} such queries so far",
+            self.link_local,
+            self.counters.other_version_queries
+        );
     }
 
     /// Runs the state timers (§7.5, §7.6.2, §8.3.2) up to `now`.
@@ -669,7 +817,11 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
             }
             return Some(len);
         }
-        self.transmit_source_query(now, buf)
+        match self.config.version {
+            // MLDv1 has no source-specific query; nor does an MLDv1-mode record hold sources.
+            MldVersion::V1 => None,
+            MldVersion::V2 => self.transmit_source_query(now, buf),
+        }
     }
 
     /// Multicast Address and Source Specific Queries (§7.6.3.2): of the due sources of one
@@ -716,6 +868,8 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
 
     /// Writes a query: general (`group` unspecified, Maximum Response Delay [Query Response
     /// Interval], to `ff02::1`) or specific ([Last Listener Query Interval], to the group).
+    /// In MLDv1 mode it is an MLDv1 query (§8.3.1): 24 octets, the delay in milliseconds,
+    /// neither S flag nor sources.
     fn emit_query(
         &mut self,
         group: Ipv6Address,
@@ -728,7 +882,32 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
         } else {
             self.config.last_listener_query_interval
         };
-        let repr = MldRepr::Query(QueryRepr::V2 {
+        let repr = match self.config.version {
+            // `new` capped both delays at 65,535 ms.
+            MldVersion::V1 => MldRepr::Query(QueryRepr::V1 {
+                max_response_delay: u16::try_from(max_delay.total_millis()).unwrap_or(u16::MAX),
+                multicast_address: group,
+            }),
+            MldVersion::V2 => self.query_v2(group, max_delay, suppress, sources),
+        };
+        match mld::emit_ipv6(&self.link_local, &repr.destination(), &repr, buf) {
+            Ok(len) => Some(len),
+            Err(_) => {
+                self.counters.buffer_too_small += 1;
+                None
+            }
+        }
+    }
+
+    /// An MLDv2 query (§5.1) with our Robustness Variable and Query Interval.
+    fn query_v2<'a>(
+        &self,
+        group: Ipv6Address,
+        max_delay: Duration,
+        suppress: bool,
+        sources: &'a [Ipv6Address],
+    ) -> MldRepr<'a> {
+        MldRepr::Query(QueryRepr::V2 {
             max_response_delay: u32::try_from(max_delay.total_millis()).unwrap_or(u32::MAX),
             multicast_address: group,
             suppress_router_processing: suppress,
@@ -741,14 +920,7 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
             },
             query_interval: u32::try_from(self.query_interval.secs()).unwrap_or(u32::MAX),
             sources,
-        });
-        match mld::emit_ipv6(&self.link_local, &repr.destination(), &repr, buf) {
-            Ok(len) => Some(len),
-            Err(_) => {
-                self.counters.buffer_too_small += 1;
-                None
-            }
-        }
+        })
     }
 
     /// Checks every record's invariants (for tests).
@@ -757,6 +929,9 @@ impl<const GROUPS: usize, const SOURCES: usize> MldQuerier<GROUPS, SOURCES> {
         for (i, g) in self.groups.iter().enumerate() {
             let Some(g) = g else { continue };
             g.check_invariants()?;
+            if self.config.version == MldVersion::V1 && !g.list().is_empty() {
+                return Err("a source record in MLDv1 mode");
+            }
             if g.list().is_empty() && g.filter_mode() == FilterMode::Include {
                 return Err("an empty INCLUDE record was kept");
             }

@@ -369,6 +369,14 @@ mod field {
 
 /// fe80::/10 (RFC 4291 §2.5.6), on an address read as a big-endian `u128`.
 #[inline]
+/// An ICMPv6 MLD message (query, MLDv1 Report or Done, MLDv2 Report) behind a Hop-by-Hop
+/// Options header with the MLD Router Alert (RFC 2710 §3, RFC 3810 §5).
+fn is_mld(packet: &[u8]) -> bool {
+    frame::parse(packet).is_ok_and(|info| {
+        info.router_alert() == Some(0) && matches!(info.icmp(), Some((130 | 131 | 132 | 143, _)))
+    })
+}
+
 fn is_link_local(addr: u128) -> bool {
     addr >> 118 == 0xfe80 >> 6
 }
@@ -702,6 +710,11 @@ impl Forwarder {
             0 | 1 => Verdict::Drop(DropReason::MulticastScope),
             // Link-local scope: for the router's own protocols, never forwarded.
             2 => Verdict::Local { len },
+            // An MLD message addressed to a group of wider scope (an MLDv1 Report, RFC 2710
+            // §3.7, or a query specific to the group, RFC 3810 §5.1.15) is for the router's
+            // own MLD: it carries a Router Alert (RFC 2711) and hop limit 1 and never leaves
+            // its link.
+            _ if packet[field::NEXT_HEADER] == 0 && is_mld(packet) => Verdict::Local { len },
             _ if is_link_local(src) => Verdict::Drop(DropReason::BeyondScope),
             _ if packet[field::HOP_LIMIT] <= 1 => Verdict::Drop(DropReason::HopLimit),
             _ if packet[field::NEXT_HEADER] == 0 => match frame::parse(packet) {

@@ -1,7 +1,9 @@
 //! Multicast instead of broadcast: the router's MLD proxy (RFC 4605) mapped onto its links.
 //!
-//! Every downstream link has an MLDv2 querier (RFC 3810 §7, MLDv1 compatibility per group)
-//! that tracks its listeners per group and source; the upstream link has an MLD host that
+//! Every downstream link has an MLD querier (RFC 3810 §7) that tracks its listeners per group
+//! and source: MLDv2 with MLDv1 compatibility per group, or MLDv1 where the router is
+//! configured for it ([`RouterConfig::mld_version`](super::tree::RouterConfig::mld_version),
+//! RFC 3810 §8.3.1); the upstream link has an MLD host that
 //! reports the merged memberships of the whole subtree, so the router above forwards a group
 //! down this branch only if someone below listens. A multicast packet is copied to exactly the
 //! links whose listeners want it (plus upstream when it came from below); link-scope and
@@ -14,7 +16,7 @@ use smoltcp::wire::Ipv6Address;
 use super::forward::LinkId;
 use super::tree::{BuildError, LinkRole};
 use crate::mld::proxy::{Link, LinkConfig, MldProxy, NotForwarded};
-use crate::mld::querier::QuerierConfig;
+use crate::mld::querier::{MldVersion, QuerierConfig};
 use crate::mld::{Config as HostConfig, MIN_MTU};
 
 /// The most downstream links whose multicast a router serves.
@@ -39,9 +41,11 @@ pub(super) struct Multicast {
 }
 
 impl Multicast {
-    /// A proxy for links of these roles, link-local addresses and MTUs.
+    /// A proxy for links of these roles, link-local addresses and MTUs, whose downstream
+    /// queriers run MLD version `version`.
     pub(super) fn new(
         links: &[(LinkRole, Ipv6Address, usize)],
+        version: MldVersion,
         now: Instant,
     ) -> Result<Multicast, BuildError> {
         let mut to_proxy = Vec::with_capacity(links.len());
@@ -71,6 +75,7 @@ impl Multicast {
         }
         let mtu = mtu.clamp(MIN_MTU, 9000);
         let querier = QuerierConfig {
+            version,
             mtu,
             ..QuerierConfig::default()
         };

@@ -104,7 +104,7 @@ impl Router {
         links: &[RouterLink],
         now: Instant,
     ) -> Result<Self, BuildError> {
-        let multicast = config.multicast;
+        let (multicast, mld_version) = (config.multicast, config.mld_version);
         let (tree, forwarder) = Tree::build(config, links, now)?;
         let mut router = Router::new(forwarder);
         if multicast {
@@ -116,7 +116,7 @@ impl Router {
                     Some((l.role, link.link_local, l.mtu))
                 })
                 .collect();
-            router.multicast = Some(Multicast::new(&described, now)?);
+            router.multicast = Some(Multicast::new(&described, mld_version, now)?);
         }
         router.tree = Some(tree);
         Ok(router)

@@ -24,6 +24,7 @@ use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
 use super::advertiser::{AdvertiserConfig, PrefixConfig, RouterAdvertiser};
 use super::forward::{Forwarder, ForwarderConfig, LinkConfig, LinkId, Route};
+use crate::mld::querier::MldVersion;
 use crate::pd::{
     ClientConfig, ClientEvent, Duid, PrefixDelegator, PrefixRequester, ServerConfig, ServerEvent,
 };
@@ -71,6 +72,11 @@ pub struct RouterConfig {
     /// (RFC 4605), so that groups reach exactly the links with listeners. Without it no
     /// multicast packet beyond link scope is forwarded.
     pub multicast: bool,
+    /// The MLD version of the queriers on the downstream links when `multicast` is on:
+    /// [`MldVersion::V2`] (the default), or [`MldVersion::V1`] only where an MLDv1 router
+    /// shares those links (RFC 3810 §8.3.1 has every router there configured for MLDv1).
+    /// See [`mld::querier`](crate::mld::querier#mld-versions).
+    pub mld_version: MldVersion,
 }
 
 impl RouterConfig {
@@ -85,6 +91,7 @@ impl RouterConfig {
             forwarder: ForwarderConfig::default(),
             ra_interval: Duration::from_secs(600),
             multicast: true,
+            mld_version: MldVersion::V2,
         }
     }
 

@@ -1,5 +1,6 @@
 use super::*;
 use bridgeless_wire::frame::{Ipv6Header, emit_udp_v6};
+use bridgeless_wire::mld;
 use proptest::prelude::*;
 use smoltcp::wire::{Icmpv6Packet, IpProtocol, Ipv6Packet};
 
@@ -223,6 +224,25 @@ fn multicast_scopes() {
         assert_eq!(got, expected, "{src} -> {dst}");
     }
     assert_eq!(f.counters().icmp.sent, [0; 4]);
+    // MLD to a wider group (an MLDv1 Report, a group-specific query) is the router's own,
+    // though its source is link-local and its hop limit 1.
+    let group = addr("ff05::1234");
+    for repr in [
+        mld::MldRepr::ReportV1(mld::ReportV1Repr {
+            multicast_address: group,
+        }),
+        mld::MldRepr::Query(mld::QueryRepr::V1 {
+            max_response_delay: 1000,
+            multicast_address: group,
+        }),
+    ] {
+        let mut packet = [0u8; 100];
+        let n = mld::emit_ipv6(&addr("fe80::2"), &group, &repr, &mut packet).unwrap();
+        assert!(matches!(
+            f.route(Instant::ZERO, A, &packet[..n], &mut icmp),
+            Verdict::Local { .. }
+        ));
+    }
     // Replication: too big for B is answered with Packet Too Big even though the destination
     // is multicast (RFC 4443 §2.4 (e.2)); never back to the arrival link.
     let packet = udp("fd00:a::2", "ff05::1234", 8, 1300);
