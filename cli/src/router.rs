@@ -15,6 +15,7 @@
 //! ra_interval_secs = 600         # MaxRtrAdvInterval on downstream links, 4..65535 (default 600)
 //! multicast = true               # MLD querier per downstream link, MLD proxy upstream (default false)
 //! mld_version = 2                # the queriers' MLD version: 2, or 1 beside an MLDv1 router (default 2)
+//! dns_servers = ["2001:db8::53"] # DNS servers announced downstream (RDNSS); at most 4 (default none)
 //!
 //! [[link]]                       # link 0
 //! kind = "tun"
@@ -50,6 +51,10 @@
 //!   every router on a link with an MLDv1 router configured for MLDv1. Set 1 for such links:
 //!   the queriers then send MLDv1 queries and track MLDv1 listeners only (any source), as
 //!   the MLDv1 router does. See [`bridgeless_iface::mld::querier`].
+//!
+//! - `dns_servers`: recursive DNS servers announced on every downstream link (RDNSS, RFC
+//!   8106). Routers below learn them from these advertisements and announce them in turn, so
+//!   only the core lists them.
 //!
 //! The router configures nothing on the kernel side of a TUN device: bring it up
 //! (`ip link set tun0 up`) and, on a Linux host that should take an address from the router's
@@ -315,6 +320,7 @@ fn serve(config: &Config) -> Result<(), (u8, String)> {
     router_config.ra_interval = Duration::from_secs(config.ra_interval_secs);
     router_config.multicast = config.multicast;
     router_config.mld_version = config.mld_version;
+    router_config.dns_servers = config.dns_servers.clone();
 
     let start = StdInstant::now();
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);

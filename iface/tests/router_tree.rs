@@ -493,12 +493,23 @@ fn delegation_recurses_down_three_levels_of_routers() {
             )
         })
         .collect();
-    let mut core = Router::build(config("core", Some(core_prefix())), &[DOWN], now).unwrap();
+    // Only the core is told of a DNS server; it travels down with the advertisements.
+    let dns = Ipv6Address::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x53);
+    let mut core_config = config("core", Some(core_prefix()));
+    core_config.dns_servers = vec![dns];
+    let mut core = Router::build(core_config, &[DOWN], now).unwrap();
     let mut r_a = Router::build(config("r_a", None), &[UP, DOWN, DOWN], now).unwrap();
     let mut r_c = Router::build(config("r_c", None), &[UP, DOWN], now).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut t = now;
-    while t < Instant::from_secs(30) && r_c.tree().unwrap().prefix().is_none() {
+    let announced = |r: &Router| {
+        r.tree()
+            .unwrap()
+            .advertiser(LinkId(1))
+            .is_some_and(|a| a.dns_servers().any(|s| s == dns))
+    };
+    while t < Instant::from_secs(30) && (r_c.tree().unwrap().prefix().is_none() || !announced(&r_c))
+    {
         let [l0, l1, l2] = &mut links[..] else {
             unreachable!()
         };
@@ -548,6 +559,19 @@ fn delegation_recurses_down_three_levels_of_routers() {
     );
     let host_link = r_c.tree().unwrap().link_prefix(LinkId(1)).unwrap();
     assert!(contains(pc, host_link) && host_link.prefix_len() == 64);
+    // R_a learnt the DNS server from the core's advertisements, R_c from R_a's, and both
+    // announce it on their host links (RFC 8106).
+    assert!(announced(&r_a) && announced(&r_c));
+    assert_eq!(
+        r_c.tree()
+            .unwrap()
+            .router_discovery()
+            .unwrap()
+            .dns_servers()
+            .map(|d| d.addr)
+            .collect::<Vec<_>>(),
+        [dns]
+    );
 }
 
 /// A router configured with `mld_version: V1` (RFC 3810 §8.3.1) sends MLDv1 queries on its

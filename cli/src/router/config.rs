@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use bridgeless_iface::mld::querier::MldVersion;
 use bridgeless_iface::router::LinkRole;
-use bridgeless_iface::router::advertiser::{MAX_MAX_RTR_ADV_INTERVAL, MIN_MAX_RTR_ADV_INTERVAL};
+use bridgeless_iface::router::advertiser::{
+    MAX_DNS_SERVERS, MAX_MAX_RTR_ADV_INTERVAL, MIN_MAX_RTR_ADV_INTERVAL,
+};
 use rand_core::{OsRng, TryRngCore};
 use serde::Deserialize;
 use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
@@ -41,6 +43,7 @@ struct RawConfig {
     multicast: bool,
     /// Any integer, so that a wrong one gets our message rather than a range error.
     mld_version: Option<Spanned<i64>>,
+    dns_servers: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     link: Vec<Spanned<RawLink>>,
 }
@@ -148,6 +151,8 @@ pub struct Config {
     pub multicast: bool,
     /// The MLD version of the downstream queriers (`mld_version`, default 2).
     pub mld_version: MldVersion,
+    /// Recursive DNS servers to announce downstream (`dns_servers`, default none).
+    pub dns_servers: Vec<Ipv6Address>,
     /// The links, in order: link `i` of the router is `links[i]`.
     pub links: Vec<LinkSpec>,
 }
@@ -311,6 +316,33 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
         },
     };
 
+    let mut dns_servers = Vec::new();
+    if let Some(list) = &raw.dns_servers {
+        if list.get_ref().len() > MAX_DNS_SERVERS {
+            return Err(err(
+                Some(list.span()),
+                format!("`dns_servers`: at most {MAX_DNS_SERVERS} servers"),
+            ));
+        }
+        for server in list.get_ref() {
+            let addr = server
+                .get_ref()
+                .parse::<Ipv6Address>()
+                .ok()
+                .filter(|a| !(a.is_unspecified() || a.is_loopback() || a.is_multicast()))
+                .ok_or_else(|| {
+                    err(
+                        Some(server.span()),
+                        format!(
+                            "`{}` is not a usable DNS server: a unicast IPv6 address",
+                            server.get_ref()
+                        ),
+                    )
+                })?;
+            dns_servers.push(addr);
+        }
+    }
+
     let mut links = Vec::with_capacity(raw.link.len());
     let mut upstream: Option<Range<usize>> = None;
     for link in &raw.link {
@@ -421,6 +453,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
         ra_interval_secs,
         multicast,
         mld_version,
+        dns_servers,
         links,
     })
 }
@@ -640,6 +673,34 @@ mod tests {
             e.contains("r.toml:4:15: `mld_version` applies only with `multicast = true`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn dns_servers() {
+        let router = |extra: &str| {
+            check(&format!(
+                "name = \"r\"\n{SECRET}\nprefix = \"fd00::/48\"\n{extra}\n[[link]]\n\
+                 kind = \"tun\"\nname = \"tun0\"\nrole = \"downstream\"\n"
+            ))
+        };
+        assert!(router("").unwrap().dns_servers.is_empty());
+        let c = router("dns_servers = [\"2001:db8::53\", \"fd00::35\"]").unwrap();
+        assert_eq!(
+            c.dns_servers,
+            [
+                Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53),
+                Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x35)
+            ]
+        );
+        for bad in ["ff02::1", "::", "::1", "192.0.2.1", "nameserver"] {
+            let e = router(&format!("dns_servers = [\"{bad}\"]")).unwrap_err();
+            assert!(
+                e.starts_with("r.toml:4:16:") && e.contains("not a usable DNS server"),
+                "{e}"
+            );
+        }
+        let e = router("dns_servers = [\"::2\", \"::3\", \"::4\", \"::5\", \"::6\"]").unwrap_err();
+        assert!(e.contains("at most 4 servers"), "{e}");
     }
 
     #[test]

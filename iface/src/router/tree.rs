@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
-use super::advertiser::{AdvertiserConfig, PrefixConfig, RouterAdvertiser};
+use super::advertiser::{
+    AdvertiserConfig, ConfigError, MAX_DNS_SERVERS, PrefixConfig, RouterAdvertiser,
+};
 use super::forward::{Forwarder, ForwarderConfig, LinkConfig, LinkId, Route};
 use crate::mld::querier::MldVersion;
 use crate::pd::{
@@ -77,6 +79,11 @@ pub struct RouterConfig {
     /// shares those links (RFC 3810 §8.3.1 has every router there configured for MLDv1).
     /// See [`mld::querier`](crate::mld::querier#mld-versions).
     pub mld_version: MldVersion,
+    /// Recursive DNS servers announced on every downstream link (RDNSS, RFC 8106), at most
+    /// [`MAX_DNS_SERVERS`]. A router also announces those its upstream link's advertisements
+    /// announce (the configured ones first, up to the same bound), so only the core needs
+    /// them: they travel down the tree as the prefixes do.
+    pub dns_servers: Vec<Ipv6Address>,
 }
 
 impl RouterConfig {
@@ -92,6 +99,7 @@ impl RouterConfig {
             ra_interval: Duration::from_secs(600),
             multicast: true,
             mld_version: MldVersion::V2,
+            dns_servers: Vec::new(),
         }
     }
 
@@ -211,6 +219,8 @@ pub struct Tree {
     rd: Option<RouterDiscovery>,
     events: VecDeque<TreeEvent>,
     started: bool,
+    /// The DNS servers the downstream advertisers announce now.
+    dns: Vec<Ipv6Address>,
 }
 
 /// A DHCP unique identifier derived from the router's secret, name and a role tag.
@@ -274,8 +284,12 @@ impl Tree {
             rd: None,
             events: VecDeque::new(),
             started: false,
+            dns: Vec::new(),
             config,
         };
+        if tree.config.dns_servers.len() > MAX_DNS_SERVERS {
+            return Err(BuildError::Config);
+        }
         for (i, link) in links.iter().enumerate() {
             let id = LinkId(u16::try_from(i).map_err(|_| BuildError::Config)?);
             let link_local = match link.role {
@@ -323,6 +337,7 @@ impl Tree {
         if let Some(prefix) = tree.config.prefix {
             tree.acquire(now, prefix, None, &mut forwarder);
         }
+        tree.sync_dns(now).map_err(|_| BuildError::Config)?;
         Ok((tree, forwarder))
     }
 
@@ -525,6 +540,7 @@ impl Tree {
             };
             let handled = rd.handle_ra(now, packet, rng).is_ok();
             self.upstream_address(forwarder);
+            let _ = self.sync_dns(now); // learnt servers were checked by router discovery
             handled
         } else if let Some(Some(ra)) = self.advertisers.get_mut(link.index()) {
             ra.handle_packet(now, packet, rng).is_ok()
@@ -623,7 +639,33 @@ impl Tree {
             rd.handle_timeout(now, rng);
         }
         self.upstream_address(forwarder);
+        let _ = self.sync_dns(now);
         self.process_events(now, forwarder);
+    }
+
+    /// Announces on every downstream link the configured DNS servers and those the upstream
+    /// link's advertisements announce (whose expiry router discovery tracks), when that set
+    /// changed. Their lifetime in our advertisements is three times the interval between
+    /// them, as RFC 8106 §5.1 recommends; a server that leaves the set is withdrawn.
+    fn sync_dns(&mut self, now: Instant) -> Result<(), ConfigError> {
+        let mut servers = self.config.dns_servers.clone();
+        let learnt = (self.rd.iter().flat_map(|rd| rd.dns_servers()))
+            .map(|d| d.addr)
+            .filter(|a| !(a.is_unspecified() || a.is_loopback() || a.is_multicast()));
+        for addr in learnt {
+            if servers.len() < MAX_DNS_SERVERS && !servers.contains(&addr) {
+                servers.push(addr);
+            }
+        }
+        if servers == self.dns {
+            return Ok(());
+        }
+        let lifetime = u32::try_from(3 * self.config.ra_interval.secs()).unwrap_or(u32::MAX);
+        for ra in self.advertisers.iter_mut().flatten() {
+            ra.set_dns_servers(now, &servers, lifetime)?;
+        }
+        self.dns = servers;
+        Ok(())
     }
 
     /// Acts on what the delegation server and client report.
