@@ -300,26 +300,17 @@ impl RouterAdvertiser {
             config: prefix,
             withdraw_until: None,
         };
-        let full = active(&self.prefixes) >= MAX_PREFIXES;
-        if let Some(slot) = self
-            .prefixes
-            .iter_mut()
-            .flatten()
-            .find(|e| e.config.prefix == prefix.prefix)
-        {
-            if *slot == entry {
-                return Ok(());
-            }
-            if slot.withdraw_until.is_some() && full {
-                return Err(ConfigError::TableFull);
-            }
-            *slot = entry;
-        } else {
-            if full {
-                return Err(ConfigError::TableFull);
-            }
-            let i = free_slot(&mut self.prefixes, |e| e.withdraw_until, &mut self.counters);
-            self.prefixes[i] = Some(entry);
+        let same = |e: &PrefixEntry| e.config.prefix == prefix.prefix;
+        let end = |e: &PrefixEntry| e.withdraw_until;
+        if !upsert(
+            &mut self.prefixes,
+            MAX_PREFIXES,
+            entry,
+            same,
+            end,
+            &mut self.counters,
+        )? {
+            return Ok(());
         }
         debug!("ra: advertising prefix {}", prefix.prefix);
         self.changed(now);
@@ -368,26 +359,17 @@ impl RouterAdvertiser {
             },
             withdrawals_left: None,
         };
-        let full = active(&self.routes) >= MAX_ROUTES;
-        if let Some(slot) = self
-            .routes
-            .iter_mut()
-            .flatten()
-            .find(|e| e.config.prefix == net)
-        {
-            if *slot == entry {
-                return Ok(());
-            }
-            if slot.withdrawals_left.is_some() && full {
-                return Err(ConfigError::TableFull);
-            }
-            *slot = entry;
-        } else {
-            if full {
-                return Err(ConfigError::TableFull);
-            }
-            let i = free_slot(&mut self.routes, |e| e.withdrawals_left, &mut self.counters);
-            self.routes[i] = Some(entry);
+        let same = |e: &RouteEntry| e.config.prefix == net;
+        let end = |e: &RouteEntry| e.withdrawals_left;
+        if !upsert(
+            &mut self.routes,
+            MAX_ROUTES,
+            entry,
+            same,
+            end,
+            &mut self.counters,
+        )? {
+            return Ok(());
         }
         self.changed(now);
         Ok(())
@@ -913,6 +895,37 @@ fn active<T: Withdrawable>(table: &[Option<T>]) -> usize {
         .flatten()
         .filter(|e| !e.is_withdrawing())
         .count()
+}
+
+/// Puts `entry` in `table` (of at most `max` entries not being withdrawn): in place of the
+/// entry it is the `same` as, which may be being withdrawn (its withdrawal then ends), or in
+/// a free slot (see [`free_slot`]; `end` orders withdrawals). Returns whether the table
+/// changed; [`ConfigError::TableFull`] if the entry would be one too many.
+fn upsert<T: Copy + PartialEq + Withdrawable, K: Ord>(
+    table: &mut [Option<T>],
+    max: usize,
+    entry: T,
+    same: impl Fn(&T) -> bool,
+    end: impl Fn(&T) -> Option<K>,
+    counters: &mut Counters,
+) -> Result<bool, ConfigError> {
+    let full = active(table) >= max;
+    if let Some(slot) = table.iter_mut().flatten().find(|e| same(e)) {
+        if *slot == entry {
+            return Ok(false);
+        }
+        if slot.is_withdrawing() && full {
+            return Err(ConfigError::TableFull);
+        }
+        *slot = entry;
+    } else {
+        if full {
+            return Err(ConfigError::TableFull);
+        }
+        let i = free_slot(table, end, counters);
+        table[i] = Some(entry);
+    }
+    Ok(true)
 }
 
 /// Something a table holds that can be in the middle of its withdrawal.
