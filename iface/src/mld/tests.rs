@@ -399,6 +399,18 @@ fn sources(ids: &[u16]) -> Vec<Ipv6Address> {
     ids.iter().map(|&i| source(i)).collect()
 }
 
+/// A filter transition and the records it sends.
+type Transition = (
+    FilterMode,
+    &'static [u16],
+    FilterMode,
+    &'static [u16],
+    Vec<Record>,
+);
+
+/// A filter, the sources queried, and the answer.
+type QueryCase = (FilterMode, &'static [u16], &'static [u16], Option<Record>);
+
 fn rec(kind: RecordType, ids: &[u16]) -> Record {
     (kind, G1, sources(ids))
 }
@@ -431,7 +443,7 @@ fn change_to(host: &mut MldHost, mode: FilterMode, ids: &[u16]) -> Vec<Vec<Recor
 fn each_filter_transition_sends_the_records_of_the_rfc_3810_table() {
     // RFC 3810 §6.1, each report sent [Robustness Variable] = 2 times.
     let twice = |records: Vec<Record>| vec![records.clone(), records];
-    let cases: [(FilterMode, &[u16], FilterMode, &[u16], Vec<Record>); 7] = [
+    let cases: [Transition; 7] = [
         (Include, &[], Include, &[1, 2], vec![rec(ALLOW, &[1, 2])]),
         (
             Include,
@@ -619,7 +631,7 @@ fn the_robustness_variable_sets_the_number_of_reports() {
 #[test]
 fn queries_are_answered_with_the_filter() {
     // RFC 3810 §6.3.
-    let cases: [(FilterMode, &[u16], &[u16], Option<Record>); 6] = [
+    let cases: [QueryCase; 6] = [
         (Include, &[1, 2], &[], Some(rec(IS_IN, &[1, 2]))),
         (Exclude, &[1], &[], Some(rec(IS_EX, &[1]))),
         // Source-specific: INCLUDE (A) answers IS_IN (A*B), EXCLUDE (A) IS_IN (B-A).

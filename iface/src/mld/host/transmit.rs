@@ -183,12 +183,12 @@ impl<const N: usize, const S: usize> MldHost<N, S> {
     fn transmit_state_change(&mut self, now: Instant, buf: &mut [u8], limit: usize) -> Tx {
         // A due entry with nothing left to say (cannot happen, but it must not stay due).
         for slot in self.entries.iter_mut() {
-            if let Some(e) = slot.as_mut().filter(|e| is_due(e.change_due, now)) {
-                if !e.change_pending() {
-                    e.change_due = None;
-                    if !e.has_state() {
-                        *slot = None;
-                    }
+            if let Some(e) = slot.as_mut().filter(|e| is_due(e.change_due, now))
+                && !e.change_pending()
+            {
+                e.change_due = None;
+                if !e.has_state() {
+                    *slot = None;
                 }
             }
         }
