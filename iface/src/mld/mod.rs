@@ -6,10 +6,14 @@
 //! router believes the opposite of what the host wants. [`MldHost`] runs MLD at the device
 //! layer instead:
 //!
-//! - [`MldHost::join`] and [`MldHost::leave`] change a group's filter state and send State
-//!   Change Reports (RFC 3810 §6.1): CHANGE_TO_EXCLUDE_MODE {} for a join, CHANGE_TO_INCLUDE_MODE
-//!   {} for a leave, sent at once and retransmitted [Robustness Variable] - 1 more times at
-//!   random intervals in [0, Unsolicited Report Interval];
+//! - [`MldHost::listen`] sets a group's source filter (RFC 3810 §3, §4.2): INCLUDE (A)
+//!   receives only from the sources in A, EXCLUDE (A) from all others. [`MldHost::join`]
+//!   (EXCLUDE {}, every source) and [`MldHost::leave`] (INCLUDE {}) are its any-source
+//!   shorthands. Each change is reported at once in a State Change Report (RFC 3810 §6.1)
+//!   and retransmitted [Robustness Variable] - 1 more times at random intervals in
+//!   [0, Unsolicited Report Interval]: CHANGE_TO_INCLUDE/EXCLUDE_MODE for a filter mode
+//!   change, ALLOW_NEW_SOURCES/BLOCK_OLD_SOURCES for a source list change, changes made
+//!   while earlier ones are still being retransmitted merged as §6.1 says;
 //! - [`MldHost::handle_packet`] validates a received IPv6 packet with
 //!   [`bridgeless_wire::mld::parse_ipv6`], counts what it drops by reason, answers queries
 //!   with Current State Reports after a random delay (RFC 3810 §6.2, §6.3), adopts the
@@ -19,12 +23,41 @@
 //!   [`bridgeless_wire::mld::emit_ipv6`]; [`MldHost::poll_timeout`] and
 //!   [`MldHost::handle_timeout`] drive the timers.
 //!
-//! Only any-source multicast is supported: a group is either listened to from every source
-//! (EXCLUDE {}) or not at all (INCLUDE {}). Source-specific filters (INCLUDE/EXCLUDE with a
-//! source list) are not offered; source-specific *queries* are answered as RFC 3810 §6.3
-//! says for an EXCLUDE {} state.
+//! Queries are answered from the filter (RFC 3810 §6.3): MODE_IS_INCLUDE (A) or
+//! MODE_IS_EXCLUDE (A) for a General or Multicast Address Specific Query, MODE_IS_INCLUDE
+//! with the queried sources the interface receives for a Multicast Address and Source
+//! Specific Query (nothing if none). In MLDv1 compatibility mode source filters cannot be
+//! expressed: a group whose filter is not INCLUDE {} is reported as listened to.
 //!
-//! Randomness: `join`, `leave` and `handle_packet` take the caller's `RngCore`; the host
+//! Source-specific listening (INCLUDE {S} of G, as for SSM):
+//!
+//! ```
+//! use bridgeless_iface::mld::{Config, FilterMode, MldHost};
+//! use bridgeless_wire::mld::{MldMessage, RecordType};
+//! use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
+//! use smoltcp::time::Instant;
+//! use smoltcp::wire::Ipv6Address;
+//!
+//! let mut rng = ChaCha8Rng::seed_from_u64(1);
+//! let mut mld = MldHost::new(Config::default());
+//! mld.set_link_local(Some(Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2))).unwrap();
+//! let (group, source) = (
+//!     Ipv6Address::new(0xff3e, 0, 0, 0, 0, 0, 0, 0x1234),
+//!     Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+//! );
+//! let now = Instant::from_secs(1);
+//! mld.listen(now, group, FilterMode::Include, &[source], &mut rng).unwrap();
+//! assert!(mld.accepts(&group, &source));
+//! let mut buf = [0u8; 1500];
+//! let len = mld.poll_transmit(now, &mut buf).unwrap();
+//! let report = bridgeless_wire::mld::parse_ipv6(&buf[..len]).unwrap();
+//! let MldMessage::ReportV2(report) = report.message else { unreachable!() };
+//! let record = report.records().next().unwrap();
+//! assert_eq!(record.record_type, RecordType::AllowNewSources);
+//! assert_eq!(record.sources.collect::<Vec<_>>(), [source]);
+//! ```
+//!
+//! Randomness: `listen`, `join`, `leave` and `handle_packet` take the caller's `RngCore`; the host
 //! reseeds a small internal generator (splitmix64) from it at every such call, so that
 //! `poll_transmit`, which takes no RNG, can still draw the retransmission intervals. Runs
 //! are deterministic for a seeded caller RNG.
@@ -60,9 +93,14 @@ use smoltcp::time::Duration;
 use smoltcp::wire::Ipv6Address;
 
 pub use host::MldHost;
+pub use querier::FilterMode;
 
 /// How many groups [`MldHost::new`] can hold; [`MldHost::with_capacity`] picks another.
 pub const DEFAULT_CAPACITY: usize = 16;
+
+/// How many sources one group's filter can hold in [`MldHost::new`]'s host: the `S` of
+/// [`MldHost`]; [`MldHost::with_capacity`] picks another.
+pub const DEFAULT_SOURCES: usize = 8;
 
 /// How many queried sources one group's pending response to Multicast Address and Source
 /// Specific Queries remembers. A query that would take the list past this is answered as a
@@ -113,7 +151,8 @@ pub enum CompatibilityMode {
     V1,
 }
 
-/// Why [`MldHost::join`], [`MldHost::leave`] or [`MldHost::set_link_local`] refused.
+/// Why [`MldHost::listen`], [`MldHost::join`], [`MldHost::leave`] or
+/// [`MldHost::set_link_local`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MldError {
     /// The group is not a multicast address.
@@ -127,6 +166,12 @@ pub enum MldError {
     /// `set_link_local` with an address that is not unicast link-local (`fe80::/10`): MLD
     /// messages MUST be sent from a link-local address (RFC 3810 §5.2.13).
     NotLinkLocal,
+    /// `listen` with more distinct sources than the host's per-group bound
+    /// ([`MldHost::max_sources`]).
+    TooManySources,
+    /// `listen` with a multicast or unspecified address as a source: sources are unicast
+    /// senders (RFC 3810 §5.2.14).
+    InvalidSource,
 }
 
 impl fmt::Display for MldError {
@@ -136,6 +181,8 @@ impl fmt::Display for MldError {
             MldError::TableFull => "multicast group table is full",
             MldError::NotJoined => "group is not joined",
             MldError::NotLinkLocal => "not a unicast link-local address",
+            MldError::TooManySources => "too many sources for the group's filter",
+            MldError::InvalidSource => "source is not a unicast address",
         })
     }
 }
@@ -147,8 +194,8 @@ impl core::error::Error for MldError {}
 /// RFC 3810 §6: listening to the link-scope all-nodes address `ff02::1` is permanently
 /// enabled, and "No MLD messages are ever sent regarding neither the link-scope all-nodes
 /// multicast address, nor any multicast address of scope 0 (reserved) or 1 (node-local)."
-/// A group that is not reported can still be passed to [`MldHost::join`]: it succeeds and
-/// sends nothing.
+/// A group that is not reported can still be passed to [`MldHost::join`] or
+/// [`MldHost::listen`]: it succeeds and sends nothing.
 pub fn is_reportable(group: &Ipv6Address) -> bool {
     let scope = group.octets()[1] & 0x0f;
     group.is_multicast() && *group != bridgeless_wire::mld::ALL_NODES && scope > 1
@@ -184,7 +231,8 @@ pub enum Handled {
 /// Reports sent, by kind (packets, not records).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ReportCounters {
-    /// MLDv2 reports carrying State Change Records (CHANGE_TO_EXCLUDE/INCLUDE_MODE).
+    /// MLDv2 reports carrying State Change Records (CHANGE_TO_EXCLUDE/INCLUDE_MODE,
+    /// ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES).
     pub state_change: u64,
     /// MLDv2 reports carrying Current State Records (answers to queries).
     pub current_state: u64,
@@ -273,6 +321,13 @@ pub struct Counters {
     /// Source-specific queries whose sources did not fit [`MAX_QUERY_SOURCES`]: answered with
     /// the full state instead.
     pub query_sources_overflow: u64,
+    /// Multicast Address and Source Specific Queries left unanswered because the
+    /// interface receives none of the queried sources (RFC 3810 §6.3).
+    pub source_queries_unanswered: u64,
+    /// Source list changes whose retransmission state did not fit (`S` sources per kind,
+    /// or one report): reported as CHANGE_TO_INCLUDE/EXCLUDE_MODE with the whole state
+    /// instead of ALLOW/BLOCK records (same resulting router state, RFC 3810 §7.4.2).
+    pub source_changes_escalated: u64,
     /// Reports from other hosts (ignored, apart from MLDv1 suppression).
     pub reports_from_others: u64,
     /// MLDv1 Done messages from other hosts (ignored).

@@ -5,17 +5,30 @@
 //!   router performing IGMP/MLD-based forwarding ... performs the router portion of the
 //!   IGMP or MLD protocol on each downstream interface").
 //! - The upstream link runs an [`MldHost`] (§4: "the host portion ... on the upstream
-//!   interface"). The membership database (§4.1) is the merge of the downstream records; it
-//!   is reported upstream **aggregated to any-source**: a group with any downstream
-//!   listener is joined as EXCLUDE {} and left when the last one goes. [`MldHost`] has no
-//!   source filters, so source-specific subscriptions (INCLUDE (A), EXCLUDE with an
-//!   exclude list) reach the upstream router as "all sources": the upstream link may carry
-//!   more than the subtree wants, and this proxy's own downstream links still get exactly
-//!   what their listeners asked for, since [`MldProxy::forward`] filters every copy by
-//!   the link's §7.2.1 state. Groups of scope 2 or less, and groups whose scope cannot
+//!   interface"). The membership database (§4.1) holds, per group, the merge of the
+//!   downstream queriers' records (filter mode and sources, RFC 3810 §7.2), merged by the
+//!   rules for several memberships of one interface (RFC 4605 §4.1 refers to RFC 3810
+//!   §4.2):
+//!   - if any link's record is EXCLUDE, the merge is EXCLUDE with the intersection of the
+//!     EXCLUDE records' Exclude Lists minus the union of the INCLUDE records' lists;
+//!   - if all are INCLUDE, the merge is INCLUDE with the union of their lists.
+//!
+//!   The merged filter receives exactly the sources some downstream link wants
+//!   ([`MldQuerier::wants`]). It is given to the upstream host with [`MldHost::listen`]
+//!   whenever downstream state changes (a report, a timer), and the host reports it
+//!   upstream with ALLOW/BLOCK or TO_IN/TO_EX records (RFC 3810 §6.1), so the upstream
+//!   router sends down the link only the sources this subtree wants. If the merge does
+//!   not fit the host's bounds (an INCLUDE union of more than `S` sources, or more than
+//!   [`MldHost::max_sources`]), the group is reported as EXCLUDE {} instead: a superset of
+//!   what the subtree wants, never a subset, so no listener misses traffic; counted in
+//!   [`ProxyCounters::upstream_source_overflow`]. The upstream link may then carry sources
+//!   nobody below wants; [`MldProxy::forward`] still sends each downstream link only what
+//!   its listeners asked for. Groups of scope 2 or less, and groups whose scope cannot
 //!   cross the upstream link's boundary, are never reported upstream.
 //! - [`MldProxy::forward`] is the forwarding decision of §4.2: a packet from upstream goes to
-//!   each downstream link that wants it and on which this router is the querier; a packet
+//!   each downstream link that wants its (source, group) and on which this router is the
+//!   querier (a source the merged upstream filter excludes is wanted by no downstream link,
+//!   so it goes nowhere, counted in [`LinkCounters::withheld_no_listeners`]); a packet
 //!   from a downstream link goes upstream and to the other downstream links that want it;
 //!   never back to the link it came from. Nothing of scope 0, 1, 2 or 15 is forwarded
 //!   (RFC 4291 §2.7: interface- and link-local scopes never leave their link; 0 and 15 are
@@ -32,7 +45,7 @@ use rand_core::RngCore;
 use smoltcp::time::Instant;
 use smoltcp::wire::Ipv6Address;
 
-use super::querier::{self, MldQuerier, QuerierConfig};
+use super::querier::{self, FilterMode, GroupRecord, MldQuerier, QuerierConfig};
 use super::{Config, Handled, MldError, MldHost};
 
 /// The largest number of downstream links a proxy has (the size of [`LinkSet`]).
@@ -177,8 +190,14 @@ pub struct ProxyCounters {
     pub upstream_joins: u64,
     /// Groups left upstream (their last downstream listener went).
     pub upstream_leaves: u64,
+    /// Changes of the upstream filter of a group that stays joined (sources or filter
+    /// mode).
+    pub upstream_filter_changes: u64,
+    /// Merged filters that did not fit the upstream host's bounds and were reported as
+    /// EXCLUDE {} (every source) instead: a superset of what downstream wants.
+    pub upstream_source_overflow: u64,
     /// Joins the upstream host refused because its table was full: the group is not
-    /// reported upstream (retried at the next membership change).
+    /// reported upstream (retried at every later membership update).
     pub upstream_table_full: u64,
     /// Packets of a group not counted per group because the per-group table was full.
     pub group_traffic_untracked: u64,
@@ -240,8 +259,8 @@ impl RngCore for Reseeded {
 }
 
 #[derive(Debug, Clone)]
-struct Upstream<const G: usize> {
-    host: MldHost<G>,
+struct Upstream<const G: usize, const S: usize> {
+    host: MldHost<G, S>,
     min_scope: u8,
     counters: LinkCounters,
 }
@@ -257,7 +276,7 @@ struct Downstream<const G: usize, const S: usize> {
 /// `S` sources each per link. See the [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct MldProxy<const G: usize, const S: usize> {
-    upstream: Option<Upstream<G>>,
+    upstream: Option<Upstream<G, S>>,
     /// Downstream link `n` is `downstream[n]`; at most [`MAX_DOWNSTREAM`].
     downstream: Vec<Downstream<G, S>>,
     rng: Reseeded,
@@ -321,7 +340,7 @@ impl<const G: usize, const S: usize> MldProxy<G, S> {
     }
 
     /// The host on the upstream link (`None` at the root).
-    pub fn upstream_host(&self) -> Option<&MldHost<G>> {
+    pub fn upstream_host(&self) -> Option<&MldHost<G, S>> {
         self.upstream.as_ref().map(|u| &u.host)
     }
 
@@ -357,9 +376,18 @@ impl<const G: usize, const S: usize> MldProxy<G, S> {
             .any(|d| d.querier.wants(group, source))
     }
 
-    /// The groups of the membership database, as reported upstream (any-source).
+    /// The groups of the membership database, as reported upstream (those whose merged
+    /// filter is not INCLUDE {}).
     pub fn upstream_groups(&self) -> impl Iterator<Item = Ipv6Address> + '_ {
         self.upstream.iter().flat_map(|u| u.host.groups())
+    }
+
+    /// The filter reported upstream for `group`: the merge of the downstream records (see
+    /// the [module documentation](self)), or EXCLUDE {} if that did not fit. `None` if the
+    /// group is not reported upstream (no downstream listener, a scope that does not cross
+    /// the upstream boundary, or the root).
+    pub fn upstream_filter(&self, group: &Ipv6Address) -> Option<(FilterMode, &[Ipv6Address])> {
+        self.upstream.as_ref().and_then(|u| u.host.filter(group))
     }
 
     /// Handles an MLD packet (a whole IPv6 packet) received on `link`: downstream by that
@@ -390,40 +418,72 @@ impl<const G: usize, const S: usize> MldProxy<G, S> {
         handled
     }
 
-    /// Joins upstream the groups the downstream links have listeners for (and may send
-    /// upstream), and leaves those they no longer have.
+    /// Brings the upstream host's filters in line with the membership database: for each
+    /// group some downstream link has a record for, the merge of the records (RFC 4605
+    /// §4.1) is given to [`MldHost::listen`] if it differs from what is reported; groups no
+    /// downstream link has a record for any more are left. No allocation; a scan per group
+    /// of every link's table (MLD messages and timers only, not the data path).
     fn sync_upstream(&mut self, now: Instant) {
-        let Some(up) = self.upstream.as_mut() else {
+        let MldProxy {
+            upstream,
+            downstream,
+            rng,
+            counters,
+            ..
+        } = self;
+        let Some(up) = upstream.as_mut() else {
             return;
         };
-        let reportable = |g: &Ipv6Address| scope(g) > 2 && scope(g) >= up.min_scope;
-        for d in &self.downstream {
+        let min_scope = up.min_scope;
+        let reportable = |g: &Ipv6Address| scope(g) > 2 && scope(g) >= min_scope;
+        for (n, d) in downstream.iter().enumerate() {
             for record in d.querier.groups() {
                 let group = record.group();
-                if !reportable(&group) || up.host.is_joined(&group) {
+                // Each group once: at the first link that has a record for it.
+                if !reportable(&group)
+                    || downstream[..n]
+                        .iter()
+                        .any(|e| e.querier.group(&group).is_some())
+                {
                     continue;
                 }
-                match up.host.join(now, group, &mut self.rng) {
-                    Ok(()) => self.counters.upstream_joins += 1,
-                    Err(_) => self.counters.upstream_table_full += 1,
+                let records = downstream.iter().filter_map(|d| d.querier.group(&group));
+                let mut sources = [Ipv6Address::UNSPECIFIED; S];
+                let (mode, len, overflow) = match merge(records, &mut sources) {
+                    Some((mode, len)) if len <= up.host.max_sources() => (mode, len, false),
+                    // Too many sources for the host: every source, a superset.
+                    _ => (FilterMode::Exclude, 0, true),
+                };
+                let sources = &sources[..len];
+                if same_filter(up.host.filter(&group), mode, sources) {
+                    continue;
                 }
+                let was_joined = up.host.is_joined(&group);
+                if up.host.listen(now, group, mode, sources, rng).is_err() {
+                    counters.upstream_table_full += 1;
+                    continue;
+                }
+                log::debug!("mld proxy: upstream {group} now {mode:?} {sources:?}");
+                match (was_joined, up.host.is_joined(&group)) {
+                    (false, true) => counters.upstream_joins += 1,
+                    (true, false) => counters.upstream_leaves += 1,
+                    _ => counters.upstream_filter_changes += 1,
+                }
+                counters.upstream_source_overflow += u64::from(overflow);
             }
         }
         let mut gone = [Ipv6Address::UNSPECIFIED; G];
         let mut n = 0;
         for group in up.host.groups() {
-            let wanted = self
-                .downstream
-                .iter()
-                .any(|d| d.querier.group(&group).is_some());
+            let wanted = downstream.iter().any(|d| d.querier.group(&group).is_some());
             if !wanted && n < G {
                 gone[n] = group;
                 n += 1;
             }
         }
         for group in &gone[..n] {
-            if up.host.leave(now, *group, &mut self.rng).is_ok() {
-                self.counters.upstream_leaves += 1;
+            if up.host.leave(now, *group, rng).is_ok() {
+                counters.upstream_leaves += 1;
             }
         }
     }
@@ -602,6 +662,69 @@ impl<const G: usize, const S: usize> MldProxy<G, S> {
     }
 }
 
+/// Whether the host's filter `current` (`None`: INCLUDE {}) is `mode` with `sources`, in
+/// any order.
+fn same_filter(
+    current: Option<(FilterMode, &[Ipv6Address])>,
+    mode: FilterMode,
+    sources: &[Ipv6Address],
+) -> bool {
+    let (current_mode, current) = current.unwrap_or((FilterMode::Include, &[]));
+    current_mode == mode
+        && current.len() == sources.len()
+        && sources.iter().all(|s| current.contains(s))
+}
+
+/// The merge of one group's records on several links (RFC 4605 §4.1 by the rules of
+/// RFC 3810 §4.2), written to `out`: its filter mode and how many sources of `out` it has,
+/// or `None` if an INCLUDE union has more than `S` sources.
+///
+/// - Some record EXCLUDE: EXCLUDE with the intersection of the Exclude Lists minus the
+///   union of the INCLUDE lists. Worked out as the sources of the first EXCLUDE record's
+///   Exclude List that no record wants ([`GroupRecord::wants`]): a source in every Exclude
+///   List and no INCLUDE list is wanted by no link, and the other way round. At most `S`
+///   (one record's list), so it always fits.
+/// - All INCLUDE: INCLUDE with the union of their lists (the sources each record wants).
+///
+/// Either way the merged filter accepts a source exactly when some record wants it.
+fn merge<'a, const S: usize>(
+    records: impl Iterator<Item = &'a GroupRecord<S>> + Clone,
+    out: &mut [Ipv6Address; S],
+) -> Option<(FilterMode, usize)> {
+    let mut len = 0;
+    let mut add = |source: Ipv6Address, out: &mut [Ipv6Address; S]| {
+        if out[..len].contains(&source) {
+            return true;
+        }
+        let Some(slot) = out.get_mut(len) else {
+            return false;
+        };
+        *slot = source;
+        len += 1;
+        true
+    };
+    let first_exclude = records
+        .clone()
+        .find(|r| r.filter_mode() == FilterMode::Exclude);
+    if let Some(first) = first_exclude {
+        for source in first.sources().filter(|s| s.timer.is_none()) {
+            if !records.clone().any(|r| r.wants(&source.addr)) && !add(source.addr, out) {
+                // Unreachable: one record has at most `S` sources. A superset is safe.
+                return Some((FilterMode::Exclude, 0));
+            }
+        }
+        return Some((FilterMode::Exclude, len));
+    }
+    for record in records {
+        for source in record.sources().filter(|s| record.wants(&s.addr)) {
+            if !add(source.addr, out) {
+                return None;
+            }
+        }
+    }
+    Some((FilterMode::Include, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,6 +780,21 @@ mod tests {
                 .withheld_no_listeners,
             2
         );
+    }
+
+    #[test]
+    fn filters_compare_as_sets() {
+        let (a, b) = (
+            Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2),
+        );
+        let current = Some((FilterMode::Include, &[a, b][..]));
+        assert!(same_filter(current, FilterMode::Include, &[b, a]));
+        assert!(!same_filter(current, FilterMode::Exclude, &[a, b]));
+        assert!(!same_filter(current, FilterMode::Include, &[a]));
+        // No state is INCLUDE {}.
+        assert!(same_filter(None, FilterMode::Include, &[]));
+        assert!(!same_filter(None, FilterMode::Exclude, &[]));
     }
 
     #[test]

@@ -383,3 +383,346 @@ fn v1_timer_is_reset_only_by_a_shorter_max_response_delay() {
         "a zero delay answers at once"
     );
 }
+
+// Source filters (RFC 3810 §4.2, §6.1, §6.3, §8.2.1).
+
+use FilterMode::{Exclude, Include};
+
+const ALLOW: RecordType = RecordType::AllowNewSources;
+const BLOCK: RecordType = RecordType::BlockOldSources;
+const TO_IN: RecordType = RecordType::ChangeToIncludeMode;
+const TO_EX: RecordType = RecordType::ChangeToExcludeMode;
+const IS_IN: RecordType = RecordType::ModeIsInclude;
+const IS_EX: RecordType = RecordType::ModeIsExclude;
+
+fn sources(ids: &[u16]) -> Vec<Ipv6Address> {
+    ids.iter().map(|&i| source(i)).collect()
+}
+
+/// A filter transition and the records it sends.
+type Transition = (
+    FilterMode,
+    &'static [u16],
+    FilterMode,
+    &'static [u16],
+    Vec<Record>,
+);
+
+/// A filter, the sources queried, and the answer.
+type QueryCase = (FilterMode, &'static [u16], &'static [u16], Option<Record>);
+
+fn rec(kind: RecordType, ids: &[u16]) -> Record {
+    (kind, G1, sources(ids))
+}
+
+/// The records of every report sent from `from` on, without their times.
+fn reports(host: &mut MldHost, from: Instant) -> Vec<Vec<Record>> {
+    run(host, from, from + Duration::from_secs(10))
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// A host whose filter for G1 is `mode` `ids`, all reports of it sent.
+fn listening(mode: FilterMode, ids: &[u16]) -> MldHost {
+    let mut host = host();
+    host.listen(t(0), G1, mode, &sources(ids), &mut rng())
+        .unwrap();
+    run(&mut host, t(0), t(10_000));
+    host
+}
+
+/// Sets G1's filter at 10 s and returns the State Change Reports that follow.
+fn change_to(host: &mut MldHost, mode: FilterMode, ids: &[u16]) -> Vec<Vec<Record>> {
+    host.listen(t(10_000), G1, mode, &sources(ids), &mut rng())
+        .unwrap();
+    reports(host, t(10_000))
+}
+
+#[test]
+fn each_filter_transition_sends_the_records_of_the_rfc_3810_table() {
+    // RFC 3810 §6.1, each report sent [Robustness Variable] = 2 times.
+    let twice = |records: Vec<Record>| vec![records.clone(), records];
+    let cases: [Transition; 7] = [
+        (Include, &[], Include, &[1, 2], vec![rec(ALLOW, &[1, 2])]),
+        (
+            Include,
+            &[1, 2],
+            Include,
+            &[2, 3],
+            vec![rec(ALLOW, &[3]), rec(BLOCK, &[1])],
+        ),
+        (Include, &[1, 2], Include, &[2], vec![rec(BLOCK, &[1])]),
+        (Include, &[1], Exclude, &[2], vec![rec(TO_EX, &[2])]),
+        (Exclude, &[2], Include, &[1], vec![rec(TO_IN, &[1])]),
+        (
+            Exclude,
+            &[1],
+            Exclude,
+            &[2],
+            vec![rec(ALLOW, &[1]), rec(BLOCK, &[2])],
+        ),
+        (Exclude, &[1], Include, &[], vec![rec(TO_IN, &[])]),
+    ];
+    for (from_mode, from, to_mode, to, expected) in cases {
+        let mut host = listening(from_mode, from);
+        let sent = change_to(&mut host, to_mode, to);
+        assert_eq!(
+            sent,
+            twice(expected),
+            "{from_mode:?} {from:?} -> {to_mode:?} {to:?}"
+        );
+        assert_eq!(host.poll_timeout(), None);
+    }
+}
+
+#[test]
+fn the_filter_is_kept_and_shown() {
+    let mut host = listening(Include, &[1, 2, 1]);
+    assert_eq!(host.filter(&G1), Some((Include, &sources(&[1, 2])[..])));
+    assert!(host.accepts(&G1, &source(2)) && !host.accepts(&G1, &source(3)));
+    assert!(host.is_joined(&G1));
+    assert_eq!(host.groups().collect::<Vec<_>>(), [G1]);
+    // The same filter again (any order) sends nothing.
+    assert!(change_to(&mut host, Include, &[2, 1]).is_empty());
+    host.listen(t(20_000), G1, Include, &[], &mut rng())
+        .unwrap();
+    assert_eq!(host.filter(&G1), None);
+    assert!(!host.accepts(&G1, &source(1)));
+    run(&mut host, t(20_000), t(30_000));
+    assert_eq!(
+        host.slots_in_use(),
+        0,
+        "the slot is freed after the last BLOCK"
+    );
+    // INCLUDE {} of a group not listened to: nothing to do, nothing sent.
+    host.listen(t(30_000), G2, Include, &[], &mut rng())
+        .unwrap();
+    assert_eq!((host.slots_in_use(), host.poll_timeout()), (0, None));
+}
+
+#[test]
+fn listen_refuses_bad_source_lists_and_changes_nothing() {
+    let mut host = listening(Include, &[1]);
+    let nine = sources(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(host.max_sources(), DEFAULT_SOURCES);
+    let mut r = rng();
+    assert_eq!(
+        host.listen(t(10_000), G1, Exclude, &nine, &mut r),
+        Err(MldError::TooManySources)
+    );
+    for bad in [G2, Ipv6Address::UNSPECIFIED] {
+        assert_eq!(
+            host.listen(t(10_000), G1, Include, &[bad], &mut r),
+            Err(MldError::InvalidSource)
+        );
+    }
+    assert_eq!(
+        host.listen(t(10_000), source(1), Include, &[], &mut r),
+        Err(MldError::NotMulticast)
+    );
+    assert_eq!(host.filter(&G1), Some((Include, &sources(&[1])[..])));
+    assert_eq!(host.poll_timeout(), None);
+    // A large S is bounded by what one report of the MTU holds (RFC 3810 §5.2.15).
+    let big: MldHost<1, 100> = MldHost::with_capacity(Config::default());
+    assert_eq!(big.max_sources(), (1280 - 40 - 8 - 8 - 20) / 16);
+}
+
+#[test]
+fn source_changes_during_a_mode_change_follow_its_retransmissions() {
+    // RFC 3810 §6.1: after a filter mode change "the next [Robustness Variable] State
+    // Change Reports will include a Filter Mode Change Record. This applies even if any
+    // number of source list changes occur in that period"; the source changes follow.
+    let mut host = listening(Include, &[1]);
+    let mut r = rng();
+    host.listen(t(10_000), G1, Exclude, &sources(&[1]), &mut r)
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    assert!(host.poll_transmit(t(10_000), &mut buf).is_some());
+    host.listen(t(10_001), G1, Exclude, &sources(&[1, 2]), &mut r)
+        .unwrap();
+    assert_eq!(host.poll_timeout(), Some(t(10_001)), "a new report at once");
+    let sent = reports(&mut host, t(10_001));
+    assert_eq!(
+        sent,
+        [
+            vec![rec(TO_EX, &[1, 2])],
+            vec![rec(BLOCK, &[2])],
+            vec![rec(BLOCK, &[2])]
+        ]
+    );
+}
+
+#[test]
+fn a_mode_change_replaces_pending_source_changes() {
+    let mut host = listening(Include, &[1]);
+    let mut r = rng();
+    host.listen(t(10_000), G1, Include, &sources(&[1, 2]), &mut r)
+        .unwrap();
+    host.listen(t(10_000), G1, Exclude, &[], &mut r).unwrap();
+    let sent = reports(&mut host, t(10_000));
+    assert_eq!(sent, [vec![rec(TO_EX, &[])], vec![rec(TO_EX, &[])]]);
+}
+
+#[test]
+fn successive_source_changes_keep_each_source_for_robustness_reports() {
+    let mut host = listening(Include, &[1]);
+    let mut r = rng();
+    host.listen(t(10_000), G1, Include, &sources(&[1, 2]), &mut r)
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    host.poll_transmit(t(10_000), &mut buf).unwrap(); // ALLOW {2}, one left
+    host.listen(t(10_001), G1, Include, &sources(&[2, 3]), &mut r)
+        .unwrap();
+    let sent = reports(&mut host, t(10_001));
+    assert_eq!(
+        sent,
+        [
+            vec![rec(ALLOW, &[2, 3]), rec(BLOCK, &[1])],
+            vec![rec(ALLOW, &[3]), rec(BLOCK, &[1])]
+        ]
+    );
+}
+
+#[test]
+fn retransmission_state_that_does_not_fit_is_sent_as_the_whole_state() {
+    let mut host: MldHost<2, 2> = MldHost::with_capacity(Config::default());
+    host.set_link_local(Some(OUR_LL)).unwrap();
+    let mut r = rng();
+    for ids in [&[1, 2][..], &[3, 4], &[5]] {
+        host.listen(t(0), G1, Include, &sources(ids), &mut r)
+            .unwrap();
+    }
+    assert_eq!(host.counters().source_changes_escalated, 1);
+    let mut buf = [0u8; 1500];
+    let mut sent = Vec::new();
+    let mut now = t(0);
+    while let Some(at) = host.poll_timeout() {
+        now = now.max(at);
+        while let Some(len) = host.poll_transmit(now, &mut buf) {
+            let MldMessage::ReportV2(report) = mld::parse_ipv6(&buf[..len]).unwrap().message else {
+                panic!("not a v2 report");
+            };
+            for r in report.records() {
+                sent.push((r.record_type, r.sources.collect::<Vec<_>>()));
+            }
+        }
+    }
+    assert_eq!(sent, [(TO_IN, sources(&[5])), (TO_IN, sources(&[5]))]);
+}
+
+#[test]
+fn the_robustness_variable_sets_the_number_of_reports() {
+    let mut host: MldHost = MldHost::new(Config {
+        robustness: 3,
+        ..Config::default()
+    });
+    host.set_link_local(Some(OUR_LL)).unwrap();
+    host.listen(t(0), G1, Include, &sources(&[1]), &mut rng())
+        .unwrap();
+    let sent = run(&mut host, t(0), t(10_000));
+    assert_eq!(sent.len(), 3);
+    for pair in sent.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap <= Duration::from_secs(1), "{gap}");
+    }
+}
+
+#[test]
+fn queries_are_answered_with_the_filter() {
+    // RFC 3810 §6.3.
+    let cases: [QueryCase; 6] = [
+        (Include, &[1, 2], &[], Some(rec(IS_IN, &[1, 2]))),
+        (Exclude, &[1], &[], Some(rec(IS_EX, &[1]))),
+        // Source-specific: INCLUDE (A) answers IS_IN (A*B), EXCLUDE (A) IS_IN (B-A).
+        (Include, &[1, 2], &[2, 3], Some(rec(IS_IN, &[2]))),
+        (Exclude, &[1], &[1, 3], Some(rec(IS_IN, &[3]))),
+        (Include, &[1], &[3], None),
+        (Exclude, &[1], &[1], None),
+    ];
+    for (mode, ids, queried, expected) in cases {
+        for general in [false, true] {
+            if general && !queried.is_empty() {
+                continue;
+            }
+            let mut host = listening(mode, ids);
+            let group = if general {
+                Ipv6Address::UNSPECIFIED
+            } else {
+                G1
+            };
+            let handled = host.handle_packet(
+                t(10_000),
+                &v2_query(group, 1000, &sources(queried)),
+                &mut rng(),
+            );
+            assert!(matches!(handled, Handled::Query { .. }));
+            let sent = reports(&mut host, t(10_000));
+            let expected: Vec<_> = expected.iter().map(|r| vec![r.clone()]).collect();
+            assert_eq!(sent, expected, "{mode:?} {ids:?} queried {queried:?}");
+            let unanswered = u64::from(expected.is_empty());
+            assert_eq!(host.counters().source_queries_unanswered, unanswered);
+        }
+    }
+}
+
+#[test]
+fn a_general_query_reports_every_filter_and_no_include_nothing() {
+    let mut host = listening(Include, &[1]);
+    host.listen(t(0), G2, Exclude, &sources(&[2]), &mut rng())
+        .unwrap();
+    run(&mut host, t(0), t(10_000));
+    host.handle_packet(
+        t(10_000),
+        &v2_query(Ipv6Address::UNSPECIFIED, 0, &[]),
+        &mut rng(),
+    );
+    let sent = reports(&mut host, t(10_000));
+    assert_eq!(sent, [vec![rec(IS_IN, &[1]), (IS_EX, G2, sources(&[2]))]]);
+}
+
+#[test]
+fn in_v1_mode_a_source_filter_is_reported_as_the_group() {
+    // RFC 3810 §8.2.1: MLDv1 cannot say which sources; a filter other than INCLUDE {} is
+    // reported, source-only changes send nothing, INCLUDE {} sends a Done.
+    let mut host = host();
+    host.handle_packet(t(0), &v1_query(Ipv6Address::UNSPECIFIED, 1000), &mut rng());
+    assert_eq!(host.mode(), CompatibilityMode::V1);
+    run(&mut host, t(0), t(1));
+    host.listen(t(1), G1, Include, &sources(&[1]), &mut rng())
+        .unwrap();
+    let sent = run(&mut host, t(1), t(10_000));
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|(_, r)| r == &[(RecordType::Unknown(131), G1, vec![])])
+    );
+    host.listen(t(10_000), G1, Exclude, &sources(&[2]), &mut rng())
+        .unwrap();
+    assert!(run(&mut host, t(10_000), t(20_000)).is_empty());
+    assert_eq!(host.filter(&G1), Some((Exclude, &sources(&[2])[..])));
+    // A v1 query is answered with a Report for the group.
+    host.handle_packet(t(20_000), &v1_query(G1, 1000), &mut rng());
+    let sent = run(&mut host, t(20_000), t(30_000));
+    assert_eq!(sent[0].1, [(RecordType::Unknown(131), G1, vec![])]);
+    host.listen(t(30_000), G1, Include, &[], &mut rng())
+        .unwrap();
+    let sent = run(&mut host, t(30_000), t(40_000));
+    assert_eq!(sent[0].1, [(RecordType::Unknown(132), G1, vec![])]);
+    assert_eq!(host.slots_in_use(), 0);
+}
+
+#[test]
+fn back_in_v2_mode_the_filter_is_reported_again_on_query() {
+    let mut host = host();
+    host.handle_packet(t(0), &v1_query(Ipv6Address::UNSPECIFIED, 1000), &mut rng());
+    host.listen(t(1), G1, Include, &sources(&[1]), &mut rng())
+        .unwrap();
+    run(&mut host, t(1), t(10_000));
+    // The Older Version Querier Present Timeout: 2 × 125 s + 1 s.
+    host.handle_timeout(t(252_000));
+    assert_eq!(host.mode(), CompatibilityMode::V2);
+    host.handle_packet(t(252_000), &v2_query(G1, 0, &[]), &mut rng());
+    let sent = reports(&mut host, t(252_000));
+    assert_eq!(sent, [vec![rec(IS_IN, &[1])]]);
+}
