@@ -38,7 +38,9 @@ use support::{Tshark, record_emitted};
 type Proxy<const S: usize> = MldProxy<8, S>;
 /// The upstream router tracks up to 16 sources per group, more than the proxy reports, so
 /// that its own bound (its transitions can hold a requested list plus an exclude list)
-/// never decides a test.
+/// never decides a test: with a full table a querier forwards more than asked (never less,
+/// see `querier::tests::a_requested_source_that_did_not_fit_is_never_cut_off`), and this
+/// test wants the exact set.
 type Router = MldQuerier<8, 16>;
 
 const G: Ipv6Address = Ipv6Address::new(0xff3e, 0, 0, 0, 0, 0, 0, 0x42);

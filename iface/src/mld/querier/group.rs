@@ -114,6 +114,10 @@ pub struct GroupRecord<const S: usize> {
     len: usize,
     /// The Older Version Host Present timer (§8.3.2).
     v1_until: Option<Instant>,
+    /// A requested source did not fit the source table: until this time (the timer it
+    /// would have had) the record stays in EXCLUDE mode, which forwards it, rather than
+    /// fall back to an INCLUDE list that lacks it.
+    unrecorded_until: Option<Instant>,
     pub(super) group_query_left: u8,
     pub(super) group_query_due: Option<Instant>,
     pub(super) counters: GroupCounters,
@@ -130,6 +134,7 @@ impl<const S: usize> GroupRecord<S> {
             sources: [NO_SOURCE; S],
             len: 0,
             v1_until: None,
+            unrecorded_until: None,
             group_query_left: 0,
             group_query_due: None,
             counters: GroupCounters::default(),
@@ -208,10 +213,12 @@ impl<const S: usize> GroupRecord<S> {
     }
 
     /// Sets `addr`'s timer, adding the source if it is new. A source that does not fit is
-    /// counted in [`Counters::source_table_full`]; if it was meant to be forwarded (a
-    /// running timer) in INCLUDE mode, the record falls back to EXCLUDE {} for a
-    /// [Multicast Address Listening Interval] so that its traffic still flows: when full, the
-    /// querier forwards more than asked, never less.
+    /// counted in [`Counters::source_table_full`]. If it was meant to be forwarded (a
+    /// running timer), its traffic must still flow: in INCLUDE mode the record falls back to
+    /// EXCLUDE {} for a [Multicast Address Listening Interval], and in either mode it stays
+    /// in EXCLUDE mode (which forwards every source not excluded) at least until the timer
+    /// the source would have had runs out. When full, the querier forwards more than asked,
+    /// never less. (An excluded source that does not fit is simply not excluded.)
     fn set_timer(
         &mut self,
         addr: Ipv6Address,
@@ -225,6 +232,9 @@ impl<const S: usize> GroupRecord<S> {
         }
         if self.len == S {
             c.dropped.source_table_full += 1;
+            if timer.is_some() {
+                self.unrecorded_until = self.unrecorded_until.max(timer);
+            }
             if timer.is_some() && self.mode == FilterMode::Include {
                 log::debug!(
                     "mld querier: {}: source table full, forwarding all",
@@ -439,10 +449,18 @@ impl<const S: usize> GroupRecord<S> {
         if self.v1_until.is_some_and(|at| at <= now) {
             self.v1_until = None;
         }
+        if self.unrecorded_until.is_some_and(|at| at <= now) {
+            self.unrecorded_until = None;
+        }
         if self.mode == FilterMode::Exclude && self.filter_timer.is_some_and(|at| at <= now) {
-            self.mode = FilterMode::Include;
-            self.filter_timer = None;
-            self.retain(|s| s.timer.is_some());
+            if self.unrecorded_until.is_some() {
+                // A requested source is not in the table: the INCLUDE list would lack it.
+                self.filter_timer = self.unrecorded_until;
+            } else {
+                self.mode = FilterMode::Include;
+                self.filter_timer = None;
+                self.retain(|s| s.timer.is_some());
+            }
         }
         match self.mode {
             FilterMode::Include => self.retain(|s| s.timer.is_some_and(|at| at > now)),

@@ -362,6 +362,53 @@ fn full_tables_are_counted() {
     assert_eq!(q.counters().dropped.not_reportable, 1);
 }
 
+/// A source requested while the record is in EXCLUDE mode with a full table is forwarded
+/// (EXCLUDE forwards what it does not exclude), and must stay forwarded when the filter
+/// timer runs out: the record may not fall back to an INCLUDE list that lacks it.
+#[test]
+fn a_requested_source_that_did_not_fit_is_never_cut_off() {
+    let mut q = querier();
+    q.handle_packet(
+        t(0),
+        &report(RecordType::ChangeToExcludeMode, G, &[s(1), s(2), s(3)]),
+    );
+    // TO_IN(A) in EXCLUDE mode: (X+A, Y-A), A = GMI, Q(G) lowers the filter timer to LLQT
+    // (§7.4.2). The table holds 4 sources: s(5), s(6), s(7) do not fit.
+    q.handle_packet(
+        t(0),
+        &report(
+            RecordType::ChangeToIncludeMode,
+            G,
+            &[s(4), s(5), s(6), s(7)],
+        ),
+    );
+    assert_eq!(q.counters().dropped.source_table_full, 3);
+    let lowered = q.group(&G).unwrap().filter_timer().unwrap();
+    assert!(
+        lowered <= t(2_000),
+        "Q(G) lowered the filter timer: {lowered}"
+    );
+    // Long after the lowered filter timer, nobody having answered Q(G) in EXCLUDE mode.
+    let mut now = t(0);
+    while now < t(60_000) {
+        drain(&mut q, now);
+        q.handle_timeout(now);
+        now += Duration::from_millis(100);
+    }
+    for i in 4..=7 {
+        assert!(q.wants(&G, &s(i)), "requested source {i} still forwarded");
+    }
+    assert!(!q.wants(&G, &s(1)), "an excluded source stays excluded");
+    q.group(&G).unwrap().check_invariants().unwrap();
+    // Once the requested sources' timers (GMI, 260 s) have run out, the record ends.
+    while now < t(265_000) {
+        drain(&mut q, now);
+        q.handle_timeout(now);
+        now += Duration::from_millis(500);
+    }
+    assert!(q.group(&G).is_none() || !q.wants(&G, &s(5)));
+}
+
 #[test]
 fn invalid_packets_are_counted() {
     let mut q = querier();
