@@ -48,10 +48,12 @@
 //!   address's path, not on the number of routes elsewhere; it never allocates and cannot
 //!   panic. In a table larger than the caches each of these reads can miss, and each
 //!   depends on the one before; [`lookup_batch`](RouteTable::lookup_batch) walks up to
-//!   [`BATCH_LANES`] addresses together, one level at a time, so that the misses of
-//!   different addresses overlap (the router benchmark at 100,000 routes and 65,536
-//!   destinations forwards 1.7 to 5.6 times as many packets per second with it, in six
-//!   runs on a shared, loaded two-core machine).
+//!   [`BATCH_LANES`] addresses together, one level at a time, and asks the processor to
+//!   start loading each lane's next node (and its key) as soon as its index is known, so
+//!   that the misses of different addresses overlap instead of waiting for each other. Bit
+//!   counts use the `popcnt` instruction where the processor has it (detected at run time;
+//!   Rust's default x86-64 target does not assume it). See BENCHMARKS.md for the router
+//!   benchmark at 100,000 routes and 65,536 destinations.
 //! - **Insert and remove** walk the same path, rebuild the leaves of the one node the route
 //!   belongs to (64 slots) and, where the route changes what a child node inherits, push the
 //!   change down into that child's subtree (leaf pushing); adding or dropping a child copies
