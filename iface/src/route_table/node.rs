@@ -12,7 +12,9 @@ const SLACK: usize = 64;
 /// A trie node at depth `depth`: addresses with the first `depth` bits of its key (kept
 /// beside it in `RouteTable::keys`) continue through slot `address bits depth..depth + 6`
 /// (bits past 128 read as zero); other addresses take its inherited route. 32 bytes, two per
-/// cache line.
+/// cache line. The last [`FRAG_BITS`] bits of its key above `depth` are kept in the node
+/// too, so that a lookup checks a node that skipped up to four levels without reading the
+/// key.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(align(32))]
 pub(super) struct Node {
@@ -28,6 +30,38 @@ pub(super) struct Node {
     pub(super) own: u32,
     /// Bits fixed above this node: `k + 6j`, below 128.
     pub(super) depth: u8,
+    /// Key bits `depth - 24..depth` ([`fragment`]), little-endian.
+    pub(super) frag: [u8; 3],
+}
+
+// Two nodes per cache line.
+const _: () = assert!(size_of::<Node>() == 32);
+
+/// Key bits a node holds itself: a node that skipped at most this many bits is checked
+/// against them alone.
+const FRAG_BITS: u8 = 24;
+
+/// Bits `depth - 24..depth` of `a` (fewer when `depth` is below 24), as the low bits.
+#[inline(always)]
+pub(super) fn fragment(a: u128, depth: u8) -> u32 {
+    ((a >> (128 - u32::from(depth))) as u32) & ((1 << FRAG_BITS) - 1)
+}
+
+impl Node {
+    /// Whether `a`, which matches this node's key in the bits above `expect` (the depth it
+    /// would have without skipping), leaves the node's compressed path; `key` is read only for
+    /// a skip longer than [`FRAG_BITS`].
+    #[inline(always)]
+    fn off_path(&self, a: u128, expect: u8, key: impl FnOnce() -> u128) -> bool {
+        if self.depth == expect {
+            false
+        } else if self.depth - expect <= FRAG_BITS {
+            let [x, y, z] = self.frag;
+            fragment(a, self.depth) != u32::from_le_bytes([x, y, z, 0])
+        } else {
+            (a ^ key()).leading_zeros() < u32::from(self.depth)
+        }
+    }
 }
 
 /// The 6 address bits from bit `depth` (0 = most significant; `depth` below 128).
@@ -71,7 +105,7 @@ impl<T: Copy> RouteTable<T> {
         let mut expect = self.k;
         loop {
             let n = &self.nodes[i];
-            if n.depth != expect && (a ^ self.keys[i]).leading_zeros() < u32::from(n.depth) {
+            if n.off_path(a, expect, || self.keys[i]) {
                 // Off the node's compressed path: what the parent's slot held.
                 return n.base1 as usize;
             }
@@ -87,11 +121,10 @@ impl<T: Copy> RouteTable<T> {
         }
     }
 
-    /// Starts loading node `i` and its key (which a lookup reads where the node skips levels).
+    /// Starts loading node `i`.
     #[inline(always)]
     fn prefetch_node(&self, i: u32) {
         prefetch(&self.nodes, i as usize);
-        prefetch(&self.keys, i as usize);
     }
 
     /// The route indices for the first `n` addresses of `a` into `found`: the direct array,
@@ -133,9 +166,7 @@ impl<T: Copy> RouteTable<T> {
                 let j = usize::from(active[t & LANE]) & LANE;
                 let i = at[j] as usize;
                 let node = &self.nodes[i];
-                if node.depth != expect[j]
-                    && (a[j] ^ self.keys[i]).leading_zeros() < u32::from(node.depth)
-                {
+                if node.off_path(a[j], expect[j], || self.keys[i]) {
                     at[j] = node.base1;
                     prefetch(&self.leaves, at[j] as usize);
                     continue;
@@ -214,6 +245,8 @@ impl<T: Copy> RouteTable<T> {
         room(&mut self.leaves, 1);
         let base1 = self.leaves.len() as u32;
         self.leaves.push(inherited);
+        let key = key & mask(depth);
+        let [x, y, z, _] = fragment(key, depth).to_le_bytes();
         let node = Node {
             vector: 0,
             leafvec: 0,
@@ -221,8 +254,9 @@ impl<T: Copy> RouteTable<T> {
             base1,
             own,
             depth,
+            frag: [x, y, z],
         };
-        (node, key & mask(depth))
+        (node, key)
     }
 
     /// Appends nodes `range` (with their keys) to the node arena.

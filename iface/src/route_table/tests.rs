@@ -94,6 +94,8 @@ fn check_node<T: Copy + PartialEq>(
     let n: Node = t.nodes[i];
     let key = t.keys[i];
     let d = n.depth;
+    let [x, y, z] = n.frag;
+    assert_eq!(u32::from_le_bytes([x, y, z, 0]), node::fragment(key, d));
     assert!(
         d >= base && d < 128 && (d - t.k).is_multiple_of(6),
         "depth {d} base {base}"
@@ -343,8 +345,16 @@ proptest! {
             }
             check(&t);
         }
-        // Batched lookups agree with single ones, lane for lane, at every batch length.
+        // Batched lookups agree with single ones, lane for lane, at every batch length, and
+        // single ones with the longest covering route found by a scan.
         let probes: Vec<Ipv6Address> = probes.into_iter().map(Ipv6Address::from).collect();
+        for p in &probes {
+            let best = t
+                .iter()
+                .filter(|(c, _)| c.contains_addr(p))
+                .max_by_key(|(c, _)| c.prefix_len());
+            prop_assert_eq!(t.lookup(*p), best);
+        }
         for n in [0, 1, 15, 16, 17, probes.len()].map(|n| n.min(probes.len())) {
             let mut batch = vec![None; n];
             t.lookup_batch(&probes[..n], &mut batch);
