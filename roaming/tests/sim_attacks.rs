@@ -55,6 +55,7 @@
 //! the session's statistics before and after the flood must be equal (rejected-packet
 //! counters aside). Each test runs one seed; everything random derives from it.
 
+mod simnet;
 #[path = "sim_attacks/world.rs"]
 mod world;
 

@@ -12,12 +12,13 @@
 //! port with a UDP socket ([`SmoltcpDriver`]), and an inner `Interface` on a [`Tunnel`] with a
 //! TCP socket between the two identity addresses. The router is the iface crate's.
 
+mod simnet;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV6};
 
-use bridgeless_iface::router::{
-    Forwarder, ForwarderConfig, LinkConfig, LinkId as RouterLink, LinkIo, Route, Router,
-};
+use simnet::router;
+
 use bridgeless_roaming::driver::SmoltcpDriver;
 use bridgeless_roaming::tunnel::Tunnel;
 use bridgeless_roaming::{
@@ -25,7 +26,6 @@ use bridgeless_roaming::{
 };
 use bridgeless_sim::{Action, LinkId, LinkParams, Node, NodeId, Port, Ports, Sim};
 use core::time::Duration;
-use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -304,40 +304,6 @@ impl Node for Peer {
     }
 }
 
-/// The router, driving all its ports: its link `i` is port `i`.
-struct RouterNode {
-    router: Router,
-    rng: ChaCha8Rng,
-}
-
-impl Node for RouterNode {
-    fn poll(&mut self, now: Instant, ports: &mut Ports<'_>) {
-        let mut links: Vec<&mut dyn LinkIo> =
-            ports.iter_mut().map(|p| p as &mut dyn LinkIo).collect();
-        self.router.poll(now, &mut links, &mut self.rng);
-    }
-}
-
-fn router(rng: ChaCha8Rng) -> RouterNode {
-    let mut f = Forwarder::new(ForwarderConfig::default());
-    for i in 0..CLIENT_LINKS + SERVER_LINKS {
-        let n = link_net(i);
-        f.add_link(LinkConfig {
-            mtu: 1500,
-            link_local: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            address: Some(host(n, 1)),
-        })
-        .unwrap();
-        f.routes_mut()
-            .insert(Ipv6Cidr::new(net(n), 64), Route::Link(RouterLink(i)))
-            .unwrap();
-    }
-    RouterNode {
-        router: Router::new(f),
-        rng,
-    }
-}
-
 /// What a run left behind.
 #[derive(Debug, PartialEq)]
 struct Outcome {
@@ -362,7 +328,8 @@ struct Outcome {
 fn run(seed: u64) -> Outcome {
     let wall = std::time::Instant::now();
     let mut sim = Sim::new(seed);
-    let r = sim.add_node("router", router(sim.rng(3)));
+    let nets = (0..CLIENT_LINKS + SERVER_LINKS).map(|i| net(link_net(i)));
+    let r = sim.add_node("router", router(sim.rng(3), nets));
     let router_ports: Vec<_> = (0..CLIENT_LINKS + SERVER_LINKS)
         .map(|_| sim.add_port(r))
         .collect();

@@ -16,17 +16,17 @@
 //! once as plain smoltcp TCP between the outer addresses: the tunnel must not stall where
 //! plain TCP does not.
 
+mod simnet;
+
 use std::net::{SocketAddr, SocketAddrV6};
 
-use bridgeless_iface::router::{
-    Forwarder, ForwarderConfig, LinkConfig, LinkId as RouterLink, LinkIo, Route, Router,
-};
+use simnet::router;
+
 use bridgeless_roaming::driver::SmoltcpDriver;
 use bridgeless_roaming::tunnel::{Tunnel, TunnelCounters};
 use bridgeless_roaming::{Config, DropReason, Endpoint, Event, SessionHandle, StaticKeypair};
 use bridgeless_sim::{LinkParams, Node, NodeId, Ports, Sim};
 use core::time::Duration;
-use rand_chacha::ChaCha8Rng;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration as SmolDuration, Instant};
@@ -353,41 +353,6 @@ impl Node for Peer {
     }
 }
 
-struct RouterNode {
-    router: Router,
-    rng: ChaCha8Rng,
-}
-
-impl Node for RouterNode {
-    fn poll(&mut self, now: Instant, ports: &mut Ports<'_>) {
-        let mut links: Vec<&mut dyn LinkIo> =
-            ports.iter_mut().map(|p| p as &mut dyn LinkIo).collect();
-        self.router.poll(now, &mut links, &mut self.rng);
-    }
-}
-
-fn router(rng: ChaCha8Rng) -> RouterNode {
-    let mut f = Forwarder::new(ForwarderConfig::default());
-    for (i, n) in [1u16, 2].into_iter().enumerate() {
-        f.add_link(LinkConfig {
-            mtu: 1500,
-            link_local: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            address: Some(addr(n, 1)),
-        })
-        .unwrap();
-        f.routes_mut()
-            .insert(
-                Ipv6Cidr::new(addr(n, 0), 64),
-                Route::Link(RouterLink(i as u16)),
-            )
-            .unwrap();
-    }
-    RouterNode {
-        router: Router::new(f),
-        rng,
-    }
-}
-
 /// What a run showed.
 #[derive(Debug)]
 struct Run {
@@ -404,7 +369,7 @@ struct Run {
 
 fn run(mode: Mode, seed: u64, loss: f64) -> Run {
     let mut sim = Sim::new(seed);
-    let r = sim.add_node("router", router(sim.rng(3)));
+    let r = sim.add_node("router", router(sim.rng(3), [addr(1, 0), addr(2, 0)]));
     let (radio_port, wired_port) = (sim.add_port(r), sim.add_port(r));
     let radio = LinkParams {
         latency: Duration::from_millis(2),

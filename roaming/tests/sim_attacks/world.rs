@@ -2,13 +2,12 @@
 //! attacker) and the topology.
 
 use std::collections::HashMap;
+
+pub use super::simnet::{RouterNode, router};
 use std::io::Cursor;
 use std::net::{SocketAddr, SocketAddrV6};
 
-use bridgeless_iface::router::{
-    DropReason as RouterDrop, Forwarder, ForwarderConfig, LinkConfig, LinkId as RouterLink, LinkIo,
-    Route, Router,
-};
+use bridgeless_iface::router::{DropReason as RouterDrop, LinkId as RouterLink, Router};
 use bridgeless_roaming::driver::SmoltcpDriver;
 use bridgeless_roaming::{
     Config, DropReason, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair,
@@ -319,43 +318,6 @@ impl Drops {
     }
 }
 
-/// The router, driving all its ports: its link `i` is port `i`.
-pub struct RouterNode {
-    pub router: Router,
-    pub rng: ChaCha8Rng,
-}
-
-impl Node for RouterNode {
-    fn poll(&mut self, now: Instant, ports: &mut Ports<'_>) {
-        let mut links: Vec<&mut dyn LinkIo> =
-            ports.iter_mut().map(|p| p as &mut dyn LinkIo).collect();
-        self.router.poll(now, &mut links, &mut self.rng);
-    }
-
-    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
-        self.router.poll_timeout()
-    }
-}
-
-pub fn router(rng: ChaCha8Rng) -> RouterNode {
-    let mut f = Forwarder::new(ForwarderConfig::default());
-    for (i, n) in ROUTER_NETS.into_iter().enumerate() {
-        f.add_link(LinkConfig {
-            mtu: 1500,
-            link_local: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            address: Some(host(n, 1)),
-        })
-        .unwrap();
-        f.routes_mut()
-            .insert(Ipv6Cidr::new(net(n), 64), Route::Link(RouterLink(i as u16)))
-            .unwrap();
-    }
-    RouterNode {
-        router: Router::new(f),
-        rng,
-    }
-}
-
 /// Writes the payload of flood packet `i` into the buffer.
 pub type Generator = Box<dyn FnMut(u64, &mut ChaCha8Rng, &mut Vec<u8>)>;
 
@@ -524,7 +486,7 @@ pub struct World {
 
 pub fn world(seed: u64, second_client: bool) -> World {
     let mut sim = Sim::new(seed);
-    let r = sim.add_node("router", router(sim.rng(3)));
+    let r = sim.add_node("router", router(sim.rng(3), ROUTER_NETS.map(net)));
     let router_ports: Vec<PortId> = ROUTER_NETS.iter().map(|_| sim.add_port(r)).collect();
     let wire = LinkParams::with_latency(Duration::from_millis(1));
     let fast = LinkParams::with_latency(Duration::from_micros(200));
