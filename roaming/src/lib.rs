@@ -257,6 +257,11 @@ pub struct SessionStats {
     pub path_resets: u64,
     /// Times the peer's address changed.
     pub migrations: u64,
+    /// Times [`Endpoint::local_address_changed`] moved this (established) session to a fresh
+    /// identifier and a fresh path. With `migrations` and `reverts` it counts every change of
+    /// the path the session sends on: a [`Tunnel`](tunnel::Tunnel) watches the sum to replay
+    /// its tail once per change.
+    pub local_moves: u64,
     /// Paths validated.
     pub validations: u64,
     /// Reverts to the last validated address after a failed validation.

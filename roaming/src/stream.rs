@@ -42,7 +42,7 @@ use smoltcp::socket::tcp;
 use smoltcp::wire::{IpAddress, Ipv6Address};
 
 use crate::driver::UdpDriver;
-use crate::tunnel::Tunnel;
+use crate::tunnel::{ReplayConfig, Tunnel};
 use crate::{CloseReason, Config, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair};
 
 /// The local TCP port of the connecting side (inside the tunnel nothing else uses ports).
@@ -68,6 +68,11 @@ pub struct StreamConfig {
     /// [`Tunnel::set_checksum_offload`]: the session's AEAD authenticates every byte, and both
     /// ends of a stream are this crate's).
     pub checksums: bool,
+    /// Replay the tail of what the tunnel sent when the session's path changes (default:
+    /// yes), with a ring that holds a whole window of `tcp_buffer` bytes, so a window lost
+    /// in a move is sent again at once instead of after TCP's retransmission timeout (see
+    /// [`Tunnel::set_replay`] and the tunnel's module docs).
+    pub replay: bool,
 }
 
 impl StreamConfig {
@@ -81,6 +86,7 @@ impl StreamConfig {
             connect_timeout: Some(StdDuration::from_secs(30)),
             io_timeout: None,
             checksums: false,
+            replay: true,
         }
     }
 }
@@ -209,6 +215,16 @@ impl RoamingStream {
         let mut tunnel = Tunnel::new(driver.endpoint(), session)
             .ok_or_else(|| error(io::ErrorKind::NotConnected, "no session"))?;
         tunnel.set_checksum_offload(!config.checksums);
+        tunnel.set_replay(if config.replay {
+            // A slot per full-sized segment of a window (MTU less the IPv6 and TCP headers).
+            let segment = tunnel.mtu().saturating_sub(60).max(1);
+            ReplayConfig {
+                packets: config.tcp_buffer.div_ceil(segment),
+                ..ReplayConfig::default()
+            }
+        } else {
+            ReplayConfig::OFF
+        });
         let now = driver.now();
         let seed = u64::from_le_bytes(config.rng_seed[..8].try_into().unwrap_or([0; 8]));
         let iface = tunnel.interface(driver.endpoint_mut(), now, seed ^ 0x7463_705f_7365_6564);

@@ -48,6 +48,76 @@
 //! A reply smoltcp sends with the token paired to a received packet while a frame is held is
 //! dropped (counted as `tx_dropped_full`).
 //!
+//! # Replaying the tail after a move
+//!
+//! A move loses what is in flight on the old path: the packets on the link the mover left,
+//! and what the stationary peer sends to the old address in the half RTT before it hears
+//! from the new one. The session does not send datagrams twice, so for a TCP connection in
+//! the tunnel with its window in flight, either the window or its acknowledgment is gone.
+//! Then nothing reaches the receiver after the move, no duplicate acknowledgment can start a
+//! fast retransmit (three are needed, RFC 5681 §3.2), and the sender waits for its
+//! retransmission timeout, at least 1 s (RFC 6298 (2.4); smoltcp's minimum too) whatever the
+//! RTT, then goes back N.
+//!
+//! So the tunnel keeps copies of the last TCP segments it handed to the session (a ring of
+//! [`ReplayConfig::packets`] slots of one MTU, allocated once: nothing per packet) and hands
+//! them to the session once more when the session's path changes: our own address changed
+//! ([`Endpoint::local_address_changed`]), the peer's did ([`Event::PeerAddressChanged`]), or a
+//! failed validation went back ([`Event::PathReverted`]). The tunnel does not need to be told:
+//! it reads the count of those changes ([`SessionStats`]' `local_moves`, `migrations` and
+//! `reverts`) each time [`Tunnel::device`] is called, and replays during that poll once
+//! smoltcp has read what the session received (so the acknowledgments in it count) or
+//! before it sends. The mover replays at its move (its copies follow the packet that tells
+//! the peer, on the new path); the stationary peer replays when it switches its sending to
+//! the new address (the poll after the packet that moved it). What it brings:
+//!
+//! - on the sending side of a stream, the segments lost in flight arrive after all, in
+//!   order: the receiver delivers them at once and acknowledges the lot;
+//! - on the receiving side, its newest acknowledgment, if the move lost it, reaches the
+//!   sender; and a replayed segment the receiver already had draws an immediate
+//!   acknowledgment from it (RFC 9293 §3.10.7.4: a segment outside the window is answered
+//!   with an acknowledgment), so a lost acknowledgment is repaired from either side.
+//!
+//! In the simulator (`tests/sim_handover.rs`, BENCHMARKS.md) a bulk stream resumes within
+//! 0 to 1.5 RTT of the new path instead of about 1 s.
+//!
+//! What is replayed, and why it is safe:
+//!
+//! - only TCP segments without SYN or RST (a UDP application may not expect a duplicate);
+//!   TCP copes with duplicates from any network (RFC 9293 §3.4, §3.10.7.4): a duplicate data
+//!   segment costs one acknowledgment; a replayed acknowledgment the sender already had
+//!   counts as one duplicate acknowledgment, and a replay sends at most one per connection,
+//!   so it alone never makes a fast retransmit (and one spurious fast retransmit costs one
+//!   segment);
+//! - a data segment until the peer acknowledged it (the tunnel reads the acknowledgments it
+//!   receives), and only if the ring holds the connection's whole unacknowledged flight:
+//!   a replay that filled only the end of a lost window would make the receiver's duplicate
+//!   acknowledgments trigger the retransmission of one segment, whose partial
+//!   acknowledgment restarts smoltcp's retransmission timer: the rest of the window would
+//!   then wait for the timeout anyway, later than without the replay. Size
+//!   [`ReplayConfig::packets`] to the window in segments;
+//! - a pure acknowledgment only while it is the newest segment of its connection (an older
+//!   one is ignored by the sender);
+//! - nothing older than [`ReplayConfig::max_age`], nothing sent after the change was seen,
+//!   and no segment twice: whatever path changes an attacker provokes (an on-path copy of a
+//!   packet sent from elsewhere moves the session there, and the next genuine packet moves
+//!   it back), the replays at most double what the tunnel sends.
+//!
+//! RTT estimates are not made shorter: smoltcp times the first new sequence number it sends
+//! until its acknowledgment (Karn's rule, no timestamps), and an acknowledgment of a replayed
+//! copy comes at least one RTT after the original was sent, so the sample can only be
+//! longer. With TCP timestamps (RFC 7323, in a stack that uses them), a replayed segment
+//! carries its original TSval: not older than what the peer has seen unless the peer
+//! already had the segment (which PAWS drops and acknowledges), and an RTT measured from an
+//! echoed older TSval is longer, not shorter.
+//!
+//! To the session the replayed segments are ordinary datagrams: to an address not yet
+//! validated it sends no more than 3x what came from there (RFC 9000 §8), and the rest waits
+//! in its send queue for the validation (or the revert); a segment the full queue refuses is
+//! dropped and counted (`tx_replay_dropped`). Counted too: the path changes seen
+//! (`path_changes`) and the segments replayed (`tx_replayed`). [`Tunnel::set_replay`] with
+//! [`ReplayConfig::OFF`] turns it off.
+//!
 //! # Driving it
 //!
 //! Per iteration of the driver's loop: feed received UDP datagrams to the endpoint, poll the
@@ -57,14 +127,19 @@
 //! ([`UdpDriver`](crate::driver::UdpDriver), [`SmoltcpDriver`](crate::driver::SmoltcpDriver),
 //! [`RoamingStream`](crate::stream::RoamingStream)) do exactly that.
 
+mod tail;
+
 use bridgeless_wire::compressed::{self, Context, FrameKind, Ipv6Cidr};
 use smoltcp::iface::{Config as IfaceConfig, Interface, Route};
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv6Address, Ipv6Packet};
 
 use crate::identity::identity_address;
 use crate::{Endpoint, SendError, SessionHandle};
+#[cfg(doc)]
+use crate::{Event, SessionStats};
+use tail::{Ring, Segment};
 
 /// Largest packet the tunnel's buffers hold (a UDP payload can be no larger).
 const MAX_PACKET: usize = 65_535;
@@ -94,6 +169,47 @@ pub struct TunnelCounters {
     pub rx_wrong_source: u64,
     /// Packets whose destination is not our identity address.
     pub rx_wrong_destination: u64,
+    /// Changes of the session's path the tunnel saw (the peer's address changed, the session
+    /// went back to the last validated one, or our own address changed): each makes one
+    /// replay of the tail (see the module docs).
+    pub path_changes: u64,
+    /// TCP segments sent again after a path change.
+    pub tx_replayed: u64,
+    /// Of the segments to send again, those the session refused (its send queue was full):
+    /// dropped.
+    pub tx_replay_dropped: u64,
+}
+
+/// How a [`Tunnel`] replays its tail after a path change (see the module docs):
+/// [`Tunnel::set_replay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayConfig {
+    /// Most TCP segments kept (default 32; 0 turns replaying off). Each takes a slot of the
+    /// tunnel's MTU, allocated once, when the tunnel is made or reconfigured: 32 slots are
+    /// about 45 KB. To recover a lost window without a retransmission timeout this must hold
+    /// a window's worth of segments (16 KiB: 13, 64 KiB: 46).
+    pub packets: usize,
+    /// Segments sent longer ago than this are not replayed (default 1 s, the minimum TCP
+    /// retransmission timeout of RFC 6298 (2.4), and smoltcp's: what has waited that long
+    /// for an acknowledgment is the sender's timer's business, not the move's).
+    pub max_age: Duration,
+}
+
+impl ReplayConfig {
+    /// No replaying.
+    pub const OFF: ReplayConfig = ReplayConfig {
+        packets: 0,
+        max_age: Duration::ZERO,
+    };
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            packets: 32,
+            max_age: Duration::from_secs(1),
+        }
+    }
 }
 
 /// The transmit half: what a transmit token needs.
@@ -103,20 +219,25 @@ struct TxSide {
     compress: bool,
     packet: Vec<u8>,
     frame: Vec<u8>,
-    /// Length of the frame held back in `stash`, if any.
-    stashed: Option<usize>,
+    /// Length of the frame held back in `stash`, if any, and what the ring keeps of it.
+    stashed: Option<(usize, Option<Segment>)>,
     stash: Vec<u8>,
+    /// Copies of the last TCP segments handed to the session.
+    ring: Ring,
     counters: TunnelCounters,
 }
 
 impl TxSide {
     /// Try to hand the held-back frame to the session; true when nothing is held any more.
-    fn flush(&mut self, endpoint: &mut Endpoint) -> bool {
-        let Some(len) = self.stashed else {
+    fn flush(&mut self, now: Instant, endpoint: &mut Endpoint) -> bool {
+        let Some((len, segment)) = self.stashed else {
             return true;
         };
         match endpoint.send_datagram(self.handle, &self.stash[..len]) {
             Ok(()) => {
+                if let Some(segment) = segment {
+                    self.ring.push(now, &self.stash[..len], segment);
+                }
                 self.stashed = None;
                 true
             }
@@ -127,6 +248,19 @@ impl TxSide {
                 true
             }
         }
+    }
+
+    /// Replay the tail if a path change is waiting for it.
+    fn replay(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        if !self.ring.is_due() {
+            return;
+        }
+        let handle = self.handle;
+        let done = self
+            .ring
+            .replay(now, |frame| endpoint.send_datagram(handle, frame).is_ok());
+        self.counters.tx_replayed += done.sent;
+        self.counters.tx_replay_dropped += done.refused;
     }
 }
 
@@ -139,6 +273,9 @@ pub struct Tunnel {
     rx_frame: Vec<u8>,
     rx_packet: Vec<u8>,
     tx: TxSide,
+    replay: ReplayConfig,
+    /// The session's path changes so far (`migrations + reverts + local_moves`).
+    path_epoch: u64,
 }
 
 impl Tunnel {
@@ -151,10 +288,12 @@ impl Tunnel {
         let peer_key = endpoint.peer_static(handle)?;
         let local = identity_address(&endpoint.public_key());
         let peer = identity_address(&peer_key);
+        let mtu = endpoint.max_datagram_size();
+        let replay = ReplayConfig::default();
         Some(Tunnel {
             local,
             peer,
-            mtu: endpoint.max_datagram_size(),
+            mtu,
             checksums: true,
             rx_frame: vec![0; MAX_PACKET],
             rx_packet: vec![0; MAX_PACKET + compressed::MAX_REBUILT_HEADER_LEN],
@@ -166,8 +305,11 @@ impl Tunnel {
                 frame: vec![0; MAX_PACKET],
                 stashed: None,
                 stash: vec![0; MAX_PACKET],
+                ring: Ring::new(replay.packets, mtu, replay.max_age),
                 counters: TunnelCounters::default(),
             },
+            replay,
+            path_epoch: path_epoch(endpoint, handle).unwrap_or(0),
         })
     }
 
@@ -212,6 +354,19 @@ impl Tunnel {
         self.checksums = !skip;
     }
 
+    /// Replay the tail after path changes as `config` says (default: on, see
+    /// [`ReplayConfig`] and the module docs); [`ReplayConfig::OFF`] turns it off. The ring is
+    /// allocated here, once, and starts empty.
+    pub fn set_replay(&mut self, config: ReplayConfig) {
+        self.replay = config;
+        self.tx.ring = Ring::new(config.packets, self.mtu, config.max_age);
+    }
+
+    /// How the tail is replayed.
+    pub fn replay_config(&self) -> ReplayConfig {
+        self.replay
+    }
+
     /// What the tunnel did so far.
     pub fn counters(&self) -> TunnelCounters {
         self.tx.counters
@@ -223,11 +378,27 @@ impl Tunnel {
         self.tx.stashed.is_some()
     }
 
-    /// The device to poll a smoltcp interface on, for now.
+    /// The device to poll a smoltcp interface on, for now. If the session's path changed
+    /// since the last call, the tail is replayed during this poll (see the module docs).
     pub fn device<'a>(&'a mut self, endpoint: &'a mut Endpoint) -> TunnelDevice<'a> {
+        self.watch_path(endpoint);
         TunnelDevice {
             endpoint,
             tunnel: self,
+        }
+    }
+
+    /// Notice a change of the session's path: the tail sent until now is replayed once,
+    /// when this poll has read what the session received (so that the acknowledgments in it
+    /// count) or before its first transmission.
+    fn watch_path(&mut self, endpoint: &Endpoint) {
+        let Some(epoch) = path_epoch(endpoint, self.tx.handle) else {
+            return;
+        };
+        if epoch != self.path_epoch {
+            self.path_epoch = epoch;
+            self.tx.counters.path_changes += 1;
+            self.tx.ring.path_changed();
         }
     }
 
@@ -295,10 +466,22 @@ impl Tunnel {
             } else {
                 c.rx_packets += 1;
                 c.rx_compressed += u64::from(was_compressed);
+                if self.tx.ring.capacity() > 0
+                    && let Some((ports, ack)) = Segment::incoming_ack(&self.rx_packet[..len])
+                {
+                    self.tx.ring.acked(ports, ack);
+                }
                 return Some(len);
             }
         }
     }
+}
+
+/// Changes of the session's path so far: the peer moved (or was followed back), a failed
+/// validation reverted, or we moved.
+fn path_epoch(endpoint: &Endpoint, handle: SessionHandle) -> Option<u64> {
+    let s = endpoint.session_stats(handle)?;
+    Some(s.migrations + s.reverts + s.local_moves)
 }
 
 /// The compression context for the link between identities `local` and `peer`.
@@ -338,6 +521,7 @@ pub struct TunnelRxToken<'a> {
 pub struct TunnelTxToken<'a> {
     endpoint: &'a mut Endpoint,
     tx: &'a mut TxSide,
+    now: Instant,
 }
 
 impl Device for TunnelDevice<'_> {
@@ -350,9 +534,14 @@ impl Device for TunnelDevice<'_> {
     where
         Self: 'a;
 
-    fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        self.tunnel.tx.flush(self.endpoint);
-        let len = self.tunnel.next_packet(self.endpoint)?;
+    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.tunnel.tx.flush(now, self.endpoint);
+        let Some(len) = self.tunnel.next_packet(self.endpoint) else {
+            // Everything received has been read (its acknowledgments marked the ring): the
+            // tail goes now if the path changed.
+            self.tunnel.tx.replay(now, self.endpoint);
+            return None;
+        };
         let Tunnel { rx_packet, tx, .. } = &mut *self.tunnel;
         Some((
             TunnelRxToken {
@@ -361,17 +550,20 @@ impl Device for TunnelDevice<'_> {
             TunnelTxToken {
                 endpoint: self.endpoint,
                 tx,
+                now,
             },
         ))
     }
 
-    fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
-        if !self.tunnel.tx.flush(self.endpoint) {
+    fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        self.tunnel.tx.replay(now, self.endpoint);
+        if !self.tunnel.tx.flush(now, self.endpoint) {
             return None;
         }
         Some(TunnelTxToken {
             endpoint: self.endpoint,
             tx: &mut self.tunnel.tx,
+            now,
         })
     }
 
@@ -407,6 +599,11 @@ impl phy::TxToken for TunnelTxToken<'_> {
         let len = len.min(tx.packet.len());
         let r = f(&mut tx.packet[..len]);
         let packet = &tx.packet[..len];
+        let segment = if tx.ring.capacity() > 0 {
+            Segment::outgoing(packet)
+        } else {
+            None
+        };
         let outcome = if tx.compress {
             compressed::compress(&tx.context, packet, &mut tx.frame)
         } else {
@@ -430,10 +627,15 @@ impl phy::TxToken for TunnelTxToken<'_> {
             .endpoint
             .send_datagram(tx.handle, &tx.frame[..frame_len])
         {
-            Ok(()) => tx.counters.tx_packets += 1,
+            Ok(()) => {
+                tx.counters.tx_packets += 1;
+                if let Some(segment) = segment {
+                    tx.ring.push(self.now, &tx.frame[..frame_len], segment);
+                }
+            }
             Err(SendError::QueueFull) if tx.stashed.is_none() => {
                 tx.stash[..frame_len].copy_from_slice(&tx.frame[..frame_len]);
-                tx.stashed = Some(frame_len);
+                tx.stashed = Some((frame_len, segment));
                 tx.counters.tx_packets += 1;
                 tx.counters.tx_deferred += 1;
             }

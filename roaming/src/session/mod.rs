@@ -241,6 +241,7 @@ pub(crate) struct SentPacket {
 pub(crate) struct Counters {
     path_resets: u64,
     migrations: u64,
+    local_moves: u64,
     validations: u64,
     reverts: u64,
     packets_sent: u64,
@@ -645,6 +646,7 @@ impl Session {
         }
         self.retire_peer_id(old_seq);
         self.path.state = self.new_path_state(ctx.config);
+        self.counters.local_moves += 1;
         self.ping_pending = true;
         self.rearm_at(ctx.config, now);
     }
@@ -772,6 +774,7 @@ impl Session {
             congestion: self.path.state.congestion,
             path_resets: self.counters.path_resets,
             migrations: self.counters.migrations,
+            local_moves: self.counters.local_moves,
             validations: self.counters.validations,
             reverts: self.counters.reverts,
             key_updates: self.keys.as_ref().map_or(0, |k| k.updates),

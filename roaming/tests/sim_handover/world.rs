@@ -21,7 +21,7 @@ use bridgeless_iface::router::{
     Forwarder, ForwarderConfig, LinkConfig, LinkId as RouterLink, LinkIo, Route, Router,
 };
 use bridgeless_roaming::driver::SmoltcpDriver;
-use bridgeless_roaming::tunnel::Tunnel;
+use bridgeless_roaming::tunnel::{ReplayConfig, Tunnel};
 use bridgeless_roaming::{Config, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair};
 use bridgeless_sim::{LinkId, LinkParams, Node, NodeId, PortId, Ports, Sim};
 use core::time::Duration;
@@ -115,6 +115,8 @@ pub struct TcpSide {
 /// An endpoint on an outer smoltcp stack, with the application of its [`Mode`].
 pub struct Peer {
     mode: Mode,
+    /// How the tunnel replays its tail after a path change (TCP mode).
+    replay: ReplayConfig,
     client: bool,
     pub outer: Interface,
     pub outer_sockets: SocketSet<'static>,
@@ -141,6 +143,7 @@ impl Peer {
     fn new(
         port: &mut bridgeless_sim::Port,
         mode: Mode,
+        replay: ReplayConfig,
         key: StaticKeypair,
         seed: u64,
         addresses: HashMap<LinkId, Ipv6Address>,
@@ -156,6 +159,7 @@ impl Peer {
         rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
         Peer {
             mode,
+            replay,
             client: connect_to.is_some(),
             outer,
             outer_sockets,
@@ -211,6 +215,7 @@ impl Peer {
         let mut tunnel = Tunnel::new(&self.ep, h).unwrap();
         // The session's AEAD covers every byte: skip smoltcp's checksums (both ends are smoltcp).
         tunnel.set_checksum_offload(true);
+        tunnel.set_replay(self.replay);
         let mut inner = tunnel.interface(&mut self.ep, now, self.seed ^ 0x5a5a);
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; TCP_RX_WINDOW]),
@@ -463,8 +468,8 @@ pub struct World {
 }
 
 /// The network with every link at `rtt / 4` one way; the client on CA connects to the
-/// server on SA at once.
-pub fn world(mode: Mode, rtt: Duration, seed: u64) -> World {
+/// server on SA at once. Tunnels replay their tail as `replay` says (TCP mode).
+pub fn world(mode: Mode, rtt: Duration, seed: u64, replay: ReplayConfig) -> World {
     let mut sim = Sim::new(seed);
     let r = sim.add_node("router", router(sim.rng(3)));
     let params = LinkParams {
@@ -488,13 +493,22 @@ pub fn world(mode: Mode, rtt: Duration, seed: u64) -> World {
     let (seed_c, seed_s) = (sim.rng(1).next_u64(), sim.rng(2).next_u64());
     let server_addrs = addresses([SERVER_A, SERVER_B]);
     let server = sim.add_node_with("server", 1, |p| {
-        Peer::new(&mut p[0], mode, server_key, seed_s, server_addrs, None)
+        Peer::new(
+            &mut p[0],
+            mode,
+            replay,
+            server_key,
+            seed_s,
+            server_addrs,
+            None,
+        )
     });
     let client_addrs = addresses([CLIENT_A, CLIENT_B]);
     let client = sim.add_node_with("client", 1, |p| {
         Peer::new(
             &mut p[0],
             mode,
+            replay,
             StaticKeypair::from_private([1; 32]),
             seed_c,
             client_addrs,
