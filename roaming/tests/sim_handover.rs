@@ -80,6 +80,7 @@
 //! byte lost, altered or reordered, the stream continues, the session and the connection
 //! survive.
 
+mod simnet;
 #[path = "sim_handover/tap.rs"]
 mod tap;
 #[path = "sim_handover/world.rs"]

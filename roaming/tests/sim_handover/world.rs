@@ -17,15 +17,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV6};
 
-use bridgeless_iface::router::{
-    Forwarder, ForwarderConfig, LinkConfig, LinkId as RouterLink, LinkIo, Route, Router,
-};
+use super::simnet::router;
 use bridgeless_roaming::driver::SmoltcpDriver;
 use bridgeless_roaming::tunnel::{ReplayConfig, Tunnel};
 use bridgeless_roaming::{Config, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair};
 use bridgeless_sim::{LinkId, LinkParams, Node, NodeId, PortId, Ports, Sim};
 use core::time::Duration;
-use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -420,43 +417,6 @@ impl Node for Peer {
     }
 }
 
-/// The router, driving all its ports: its link `i` is port `i`.
-pub struct RouterNode {
-    router: Router,
-    rng: ChaCha8Rng,
-}
-
-impl Node for RouterNode {
-    fn poll(&mut self, now: Instant, ports: &mut Ports<'_>) {
-        let mut links: Vec<&mut dyn LinkIo> =
-            ports.iter_mut().map(|p| p as &mut dyn LinkIo).collect();
-        self.router.poll(now, &mut links, &mut self.rng);
-    }
-
-    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
-        self.router.poll_timeout()
-    }
-}
-
-fn router(rng: ChaCha8Rng) -> RouterNode {
-    let mut f = Forwarder::new(ForwarderConfig::default());
-    for (i, n) in NETS.into_iter().enumerate() {
-        f.add_link(LinkConfig {
-            mtu: 1500,
-            link_local: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
-            address: Some(host(n, 1)),
-        })
-        .unwrap();
-        f.routes_mut()
-            .insert(Ipv6Cidr::new(net(n), 64), Route::Link(RouterLink(i as u16)))
-            .unwrap();
-    }
-    RouterNode {
-        router: Router::new(f),
-        rng,
-    }
-}
-
 pub struct World {
     pub sim: Sim,
     pub client: NodeId,
@@ -471,7 +431,7 @@ pub struct World {
 /// server on SA at once. Tunnels replay their tail as `replay` says (TCP mode).
 pub fn world(mode: Mode, rtt: Duration, seed: u64, replay: ReplayConfig) -> World {
     let mut sim = Sim::new(seed);
-    let r = sim.add_node("router", router(sim.rng(3)));
+    let r = sim.add_node("router", router(sim.rng(3), NETS.map(net)));
     let params = LinkParams {
         latency: rtt / 4,
         // Unlimited: the path RTT is the propagation delay alone, and no queue forms.
