@@ -17,20 +17,20 @@ mod simnet;
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV6};
 
-use simnet::router;
+use simnet::{outer_stack, router};
 
 use bridgeless_roaming::driver::SmoltcpDriver;
 use bridgeless_roaming::tunnel::Tunnel;
 use bridgeless_roaming::{
-    CloseReason, Config, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair,
+    CloseReason, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair,
 };
 use bridgeless_sim::{Action, LinkId, LinkParams, Node, NodeId, Port, Ports, Sim};
 use core::time::Duration;
 use rand_core::RngCore;
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv6Address, Ipv6Cidr};
+use smoltcp::wire::{IpAddress, IpCidr, Ipv6Address, Ipv6Cidr};
 
 const SIZE: usize = 10 * 1000 * 1000;
 const TCP_PORT: u16 = 443;
@@ -107,19 +107,12 @@ impl Peer {
         addresses: HashMap<LinkId, (Ipv6Address, Ipv6Address)>,
         server: Option<(SocketAddr, [u8; 32])>,
     ) -> Peer {
-        let mut config = IfaceConfig::new(HardwareAddress::Ip);
-        config.random_seed = seed;
-        let outer = Interface::new(config, port, Instant::ZERO);
-        let mut outer_sockets = SocketSet::new(Vec::new());
-        let roaming = Config::default();
-        let driver = SmoltcpDriver::new(&mut outer_sockets, UDP_PORT, 64, roaming.max_udp_payload);
-        let mut rng_seed = [0u8; 32];
-        rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
+        let (outer, outer_sockets, driver, ep) = outer_stack(port, key, seed, UDP_PORT);
         Peer {
             outer,
             outer_sockets,
             driver,
-            ep: Endpoint::new(roaming, key, rng_seed).unwrap(),
+            ep,
             addresses,
             link: None,
             server,

@@ -3,26 +3,24 @@
 
 use std::collections::HashMap;
 
+use super::simnet::outer_stack;
 pub use super::simnet::{RouterNode, router};
 use std::io::Cursor;
 use std::net::{SocketAddr, SocketAddrV6};
 
 use bridgeless_iface::router::{DropReason as RouterDrop, LinkId as RouterLink, Router};
 use bridgeless_roaming::driver::SmoltcpDriver;
-use bridgeless_roaming::{
-    Config, DropReason, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair,
-};
+use bridgeless_roaming::{DropReason, Endpoint, Event, SessionHandle, SessionStats, StaticKeypair};
 use bridgeless_sim::{LinkId, LinkParams, Node, NodeId, PortId, Ports, Sim};
 use bridgeless_wire::pcap::Reader;
 use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    HardwareAddress, IpAddress, IpCidr, IpProtocol, Ipv6Address, Ipv6Cidr, Ipv6Packet, Ipv6Repr,
-    UdpPacket, UdpRepr,
+    IpAddress, IpCidr, IpProtocol, Ipv6Address, Ipv6Cidr, Ipv6Packet, Ipv6Repr, UdpPacket, UdpRepr,
 };
 
 pub const UDP_PORT: u16 = 4433;
@@ -157,19 +155,12 @@ impl Peer {
         seed: u64,
         addresses: HashMap<LinkId, (Ipv6Address, Ipv6Address)>,
     ) -> Peer {
-        let mut config = IfaceConfig::new(HardwareAddress::Ip);
-        config.random_seed = seed;
-        let outer = Interface::new(config, port, Instant::ZERO);
-        let mut sockets = SocketSet::new(Vec::new());
-        let roaming = Config::default();
-        let driver = SmoltcpDriver::new(&mut sockets, UDP_PORT, 64, roaming.max_udp_payload);
-        let mut rng_seed = [0u8; 32];
-        rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
+        let (outer, sockets, driver, ep) = outer_stack(port, key, seed, UDP_PORT);
         Peer {
             outer,
             sockets,
             driver,
-            ep: Endpoint::new(roaming, key, rng_seed).unwrap(),
+            ep,
             addresses,
             link: None,
             connect_to: None,

@@ -1,12 +1,17 @@
-//! What the simulator tests share: the iface crate's `Router` as a simulator node.
+//! What the simulator tests share: the iface crate's `Router` as a simulator node, and a
+//! peer's outer stack.
+#![allow(dead_code)] // each test uses what it needs
 
 use bridgeless_iface::router::{
     Forwarder, ForwarderConfig, LinkConfig, LinkId as RouterLink, LinkIo, Route, Router,
 };
-use bridgeless_sim::{Node, Ports};
+use bridgeless_roaming::driver::SmoltcpDriver;
+use bridgeless_roaming::{Config, Endpoint, StaticKeypair};
+use bridgeless_sim::{Node, Port, Ports};
 use rand_chacha::ChaCha8Rng;
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
 use smoltcp::time::Instant;
-use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
+use smoltcp::wire::{HardwareAddress, Ipv6Address, Ipv6Cidr};
 
 /// The router, driving all its ports: its link `i` is port `i`.
 pub struct RouterNode {
@@ -48,4 +53,25 @@ pub fn router(rng: ChaCha8Rng, prefixes: impl IntoIterator<Item = Ipv6Address>) 
         router: Router::new(f),
         rng,
     }
+}
+
+/// A peer's outer stack on its simulator port: a smoltcp interface, a UDP socket on
+/// `udp_port` for the mobility port ([`SmoltcpDriver`]), and the endpoint (default
+/// configuration), all seeded from `seed`.
+pub fn outer_stack(
+    port: &mut Port,
+    key: StaticKeypair,
+    seed: u64,
+    udp_port: u16,
+) -> (Interface, SocketSet<'static>, SmoltcpDriver, Endpoint) {
+    let mut config = IfaceConfig::new(HardwareAddress::Ip);
+    config.random_seed = seed;
+    let iface = Interface::new(config, port, Instant::ZERO);
+    let mut sockets = SocketSet::new(Vec::new());
+    let roaming = Config::default();
+    let driver = SmoltcpDriver::new(&mut sockets, udp_port, 64, roaming.max_udp_payload);
+    let mut rng_seed = [0u8; 32];
+    rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    let ep = Endpoint::new(roaming, key, rng_seed).unwrap();
+    (iface, sockets, driver, ep)
 }
