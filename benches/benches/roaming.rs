@@ -23,7 +23,8 @@
 //! in BENCHMARKS.md.
 //!
 //! `BRIDGELESS_ROAMING_PROFILE=<path>/<size>` (e.g. `ours/1200`, `quinn_chacha/1200`) only runs
-//! that path on 64 MiB, for `perf record` or callgrind.
+//! that path on 64 MiB, and `BRIDGELESS_ROAMING_PROFILE=handshake/<path>` (`handshake/ours`,
+//! `handshake/quinn_chacha`) 2,000 handshakes, for `perf record` or callgrind.
 
 use std::hint::black_box;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
@@ -382,6 +383,15 @@ fn main() {
         let (name, len) = spec
             .split_once('/')
             .expect("BRIDGELESS_ROAMING_PROFILE=<path>/<size>");
+        if name == "handshake" {
+            let mut p = make_handshaker(len);
+            let t: StdDuration = (0..2000).map(|_| p.once()).sum();
+            eprintln!(
+                "{spec}: 2000 handshakes, {:.1} µs each",
+                t.as_secs_f64() * 1e6 / 2000.0
+            );
+            return;
+        }
         let len: usize = len.parse().expect("a datagram size");
         let mut d = make(name, len);
         let mut template = payload::new(len);
