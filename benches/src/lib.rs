@@ -3,6 +3,8 @@
 //! The benchmarks themselves live in `benches/` and run with `cargo bench -p bridgeless-benches`.
 #![forbid(unsafe_code)]
 
+pub mod roaming;
+
 use core::net::Ipv6Addr;
 
 /// The Ethernet header a LAN adds in front of the same IPv6 packet (destination MAC, source MAC,

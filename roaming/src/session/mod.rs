@@ -333,7 +333,8 @@ impl Session {
             replay: ReplayWindow::default(),
             largest_recv_time: now,
             largest_acked: None,
-            sent: VecDeque::with_capacity(SENT_HISTORY),
+            // Grows with the packets in flight, up to SENT_HISTORY; an idle session holds none.
+            sent: VecDeque::new(),
             loss_time: None,
             pto_count: 0,
             unacked_eliciting: 0,
@@ -863,6 +864,14 @@ impl Session {
         }
         if expired(Timer::Keepalive, self) {
             self.ping_pending = true;
+            // Nothing sent for the keepalive interval: the session is idle. Give back the
+            // buffers its traffic grew (they grow again, doubling, when traffic resumes), so
+            // that idle sessions cost the same whether or not they once carried data.
+            self.send_q.release_if_empty();
+            self.recv_q.release_if_empty();
+            if self.sent.is_empty() {
+                self.sent = VecDeque::new();
+            }
         }
         if expired(Timer::Ack, self) {
             self.ack_deadline = Some(now); // stays due until an ACK goes out
