@@ -53,11 +53,14 @@ impl Isa {
     }
 }
 
-/// Runs `f` compiled for the widest vector instructions the processor has (AVX-512, AVX2, or
-/// as the crate was compiled). `f` must be `#[inline(always)]` code for the instructions to
-/// reach its loops.
+/// [`super::accumulate`] compiled for the widest vector instructions the processor has
+/// (AVX-512, AVX2, or as the crate was compiled).
+///
+/// The dispatch calls functions that contain the portable loop itself (inlined: it is
+/// `#[inline(always)]`), not a closure: a closure is compiled on its own for the baseline
+/// target, and a `#[target_feature]` wrapper around it would only call that baseline code.
 #[inline(always)]
-pub(super) fn with_vectors<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn accumulate(bytes: &[u8]) -> u64 {
     #[cfg(all(
         feature = "std",
         target_arch = "x86_64",
@@ -66,34 +69,35 @@ pub(super) fn with_vectors<R>(f: impl FnOnce() -> R) -> R {
     {
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the processor has been found to support AVX-512 Foundation, the only
-            // feature `avx512` is compiled for.
-            return unsafe { avx512(f) };
+            // feature `accumulate_avx512` is compiled for.
+            return unsafe { accumulate_avx512(bytes) };
         }
         #[cfg(not(target_feature = "avx2"))]
         if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has been found to support AVX2, the only feature `avx2`
-            // is compiled for.
-            return unsafe { avx2(f) };
+            // SAFETY: the processor has been found to support AVX2, the only feature
+            // `accumulate_avx2` is compiled for.
+            return unsafe { accumulate_avx2(bytes) };
         }
     }
-    f()
+    super::accumulate(bytes)
 }
 
-/// Runs `f` compiled for `isa`, or returns `None` if this processor or build cannot run it.
-#[inline(always)]
-pub(super) fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Option<R> {
+/// [`super::accumulate`] compiled for `isa`, or `None` if this processor or build cannot run
+/// it.
+pub(super) fn accumulate_with(isa: Isa, bytes: &[u8]) -> Option<u64> {
     match isa {
-        Isa::Portable => Some(f()),
+        Isa::Portable => Some(super::accumulate(bytes)),
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         Isa::Avx2 if isa.is_available() => {
-            // SAFETY: `is_available` has found AVX2, the only feature `avx2` is compiled for.
-            Some(unsafe { avx2(f) })
+            // SAFETY: `is_available` has found AVX2, the only feature `accumulate_avx2` is
+            // compiled for.
+            Some(unsafe { accumulate_avx2(bytes) })
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         Isa::Avx512 if isa.is_available() => {
-            // SAFETY: `is_available` has found AVX-512 Foundation, the only feature `avx512`
-            // is compiled for.
-            Some(unsafe { avx512(f) })
+            // SAFETY: `is_available` has found AVX-512 Foundation, the only feature
+            // `accumulate_avx512` is compiled for.
+            Some(unsafe { accumulate_avx512(bytes) })
         }
         Isa::Avx2 | Isa::Avx512 => None,
     }
@@ -101,12 +105,12 @@ pub(super) fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Option<R> {
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
-fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
+fn accumulate_avx2(bytes: &[u8]) -> u64 {
+    super::accumulate(bytes)
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
-fn avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
+fn accumulate_avx512(bytes: &[u8]) -> u64 {
+    super::accumulate(bytes)
 }

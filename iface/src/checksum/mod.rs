@@ -44,13 +44,13 @@ pub use transport::{Protocols, Verdict, fill, verify};
 /// `smoltcp::wire::checksum::data`, computed with the widest vector instructions available.
 #[inline]
 pub fn data(bytes: &[u8]) -> u16 {
-    finish(arch::with_vectors(|| accumulate(bytes)))
+    finish(arch::accumulate(bytes))
 }
 
 /// [`data`] computed with `isa`, or `None` if this processor or build cannot run it: for
 /// comparing the builds.
 pub fn data_using(isa: Isa, bytes: &[u8]) -> Option<u16> {
-    arch::with_isa(isa, || accumulate(bytes)).map(finish)
+    arch::accumulate_with(isa, bytes).map(finish)
 }
 
 /// [`data`] as the crate was compiled, without run-time selection.

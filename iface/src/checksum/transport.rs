@@ -6,7 +6,8 @@
 //! socket, never in TCP or UDP. [`verify`] and [`fill`] look exactly there, so that every
 //! segment smoltcp would checksum is checksummed here instead.
 
-use super::{accumulate, add, finish};
+use super::arch::accumulate;
+use super::{add, finish};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -186,7 +187,7 @@ pub fn verify(packet: &[u8], protocols: Protocols) -> Verdict {
             Verdict::Valid // RFC 768: no checksum was computed
         };
     }
-    if super::arch::with_vectors(|| finish(sum(packet, &s))) == 0xffff {
+    if finish(sum(packet, &s)) == 0xffff {
         Verdict::Valid
     } else {
         Verdict::Invalid
@@ -207,7 +208,7 @@ pub fn fill(packet: &mut [u8], protocols: Protocols) -> bool {
         return false;
     };
     packet[s.checksum_at..s.checksum_at + 2].copy_from_slice(&[0, 0]);
-    let mut checksum = !super::arch::with_vectors(|| finish(sum(packet, &s)));
+    let mut checksum = !finish(sum(packet, &s));
     if s.protocol == UDP && checksum == 0 {
         checksum = 0xffff;
     }
