@@ -86,15 +86,24 @@ fn accumulate(bytes: &[u8]) -> u64 {
 #[inline(always)]
 fn accumulate_block(bytes: &[u8]) -> u64 {
     let (words, tail) = bytes.as_chunks::<8>();
-    let mut total = 0u64; // every word, wrapping
-    let mut high = 0u64; // the high halves, exact: fewer than 2^32 of them
-    for w in words {
-        let w = u64::from_ne_bytes(*w);
-        total = total.wrapping_add(w);
-        high = high.wrapping_add(w >> 32);
+    let mut sum = 0u64;
+    if words.len() < SHORT_WORDS {
+        // A header or an acknowledgement: one add-with-carry per word costs less than
+        // setting up and reducing vector registers.
+        for w in words {
+            sum = add(sum, u64::from_ne_bytes(*w));
+        }
+    } else {
+        let mut total = 0u64; // every word, wrapping
+        let mut high = 0u64; // the high halves, exact: fewer than 2^32 of them
+        for w in words {
+            let w = u64::from_ne_bytes(*w);
+            total = total.wrapping_add(w);
+            high = high.wrapping_add(w >> 32);
+        }
+        // The low halves' sum, exact: it is below 2^64, and congruent to this modulo 2^64.
+        sum = add(total.wrapping_sub(high << 32), high);
     }
-    // The low halves' sum, exact: it is below 2^64, and congruent to this modulo 2^64.
-    let low = total.wrapping_sub(high << 32);
     // The tail starts at a multiple of 8, so its 4-, 2- and 1-byte pieces start at even
     // offsets: each read in the processor's byte order is a sum of whole 16-bit words (the
     // last byte the high-order byte of a word padded with zero).
@@ -111,8 +120,11 @@ fn accumulate_block(bytes: &[u8]) -> u64 {
     if let Some(&b) = rest.first() {
         t += u64::from(u16::from_ne_bytes([b, 0]));
     }
-    add(add(low, high), t)
+    add(sum, t)
 }
+
+/// Slices of fewer 64-bit words than this are summed one word at a time.
+const SHORT_WORDS: usize = 16;
 
 /// One's-complement addition of 64-bit words (2^64 ≡ 1 modulo 2^16 − 1, so the carry comes
 /// back in at the bottom). Zero only if both are.
