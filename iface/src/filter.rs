@@ -368,6 +368,7 @@ impl ReceiveFilter {
     /// capped by [`set_tx_mtu`](Self::set_tx_mtu), and TCP and UDP checksums offloaded where
     /// the filter [took them over](Self::offload_checksums). [`FilteredDevice`] reports
     /// these; build smoltcp's `Interface` from them.
+    #[inline]
     pub fn capabilities(&self, device: DeviceCapabilities) -> DeviceCapabilities {
         let mut caps = device;
         if let Some(mtu) = self.tx.mtu {
@@ -636,6 +637,7 @@ where
         })
     }
 
+    #[inline]
     fn capabilities(&self) -> DeviceCapabilities {
         self.filter.capabilities(self.inner.capabilities())
     }
