@@ -20,7 +20,12 @@
 //! place of a bare `Interface`, implement [`Pair`] for it.
 //!
 //! Path A is measured twice: over a bare smoltcp `Interface` and through bridgeless-iface's
-//! `Host` (receive filter, router discovery, MLD), which is what a user of the crate runs.
+//! `Host` (receive filter, router discovery, MLD), which is what a user of the crate runs. The
+//! `Host` computes the TCP checksums itself by default, in place of smoltcp (its receive filter
+//! reports them offloaded to smoltcp and verifies and fills them with
+//! `bridgeless_iface::checksum`); **`bridgeless_host_mtu1500_smoltcp_checksums`** is the same
+//! `Host` with that turned off (`HostConfig::software_checksums = false`), smoltcp computing
+//! them as on the other paths, to show what each part is worth.
 //!
 //! A second configuration, **`csum_offload`**, runs the same three paths with every device
 //! reporting TCP/UDP checksum offload (as Linux loopback and veth do); each is compared with the
@@ -296,6 +301,8 @@ struct BridgelessHost {
     counts: [Direction; 2],
     dropped_before: u64,
     offload: bool,
+    /// `HostConfig::software_checksums` (on by default).
+    software_checksums: bool,
 }
 
 fn host_on(
@@ -303,9 +310,11 @@ fn host_on(
     side: Side,
     addr: Ipv6Address,
     offload: bool,
+    software_checksums: bool,
 ) -> Host {
     let iid = StableIid::new([1; 32], b"bench").expect("a short name");
-    let config = HostConfig::new(rd::Config::new(iid, IP_MTU as u32), 0x5eed);
+    let mut config = HostConfig::new(rd::Config::new(iid, IP_MTU as u32), 0x5eed);
+    config.software_checksums = software_checksums;
     let mut host = at_creation(link.end(side), offload, |device| {
         Host::new(config, device, Instant::ZERO)
     });
@@ -318,15 +327,15 @@ fn host_on(
 }
 
 impl BridgelessHost {
-    fn new(offload: bool) -> Self {
+    fn new(offload: bool, software_checksums: bool) -> Self {
         let config = MemoryLinkConfig {
             mtu: IP_MTU,
             ..MemoryLinkConfig::default()
         };
         let mut link = Box::new(MemoryLink::new(config, NoFaults));
         let hosts = [
-            host_on(&mut link, Side::A, ADDR_A, offload),
-            host_on(&mut link, Side::B, ADDR_B, offload),
+            host_on(&mut link, Side::A, ADDR_A, offload, software_checksums),
+            host_on(&mut link, Side::B, ADDR_B, offload, software_checksums),
         ];
         BridgelessHost {
             link,
@@ -334,6 +343,7 @@ impl BridgelessHost {
             counts: [Direction::default(); 2],
             dropped_before: 0,
             offload,
+            software_checksums,
         }
     }
 
@@ -352,9 +362,10 @@ impl Pair for BridgelessHost {
                 phy::RxToken::consume(rx, |_| ());
             }
         }
+        let software = self.software_checksums;
         self.hosts = [
-            host_on(&mut self.link, Side::A, ADDR_A, self.offload),
-            host_on(&mut self.link, Side::B, ADDR_B, self.offload),
+            host_on(&mut self.link, Side::A, ADDR_A, self.offload, software),
+            host_on(&mut self.link, Side::B, ADDR_B, self.offload, software),
         ];
         self.counts = [Direction::default(); 2];
         self.dropped_before = self.dropped_total();
@@ -770,7 +781,7 @@ const ETHERNET_OFFLOAD: &str = "ethernet_mtu1500_csum_offload";
 /// `csum_offload` paths are a second configuration in which every device (both media alike)
 /// reports TCP/UDP checksum offload, as Linux loopback and veth do; they are compared with
 /// each other only.
-fn paths() -> [Path; 8] {
+fn paths() -> [Path; 9] {
     [
         Path {
             name: "bridgeless_ip_mtu1500",
@@ -780,7 +791,12 @@ fn paths() -> [Path; 8] {
         Path {
             name: "bridgeless_host_mtu1500",
             baseline: ETHERNET,
-            make: || Box::new(BridgelessHost::new(false)),
+            make: || Box::new(BridgelessHost::new(false, true)),
+        },
+        Path {
+            name: "bridgeless_host_mtu1500_smoltcp_checksums",
+            baseline: ETHERNET,
+            make: || Box::new(BridgelessHost::new(false, false)),
         },
         Path {
             name: ETHERNET,
@@ -795,7 +811,7 @@ fn paths() -> [Path; 8] {
         Path {
             name: "bridgeless_host_mtu1500_csum_offload",
             baseline: ETHERNET_OFFLOAD,
-            make: || Box::new(BridgelessHost::new(true)),
+            make: || Box::new(BridgelessHost::new(true, true)),
         },
         Path {
             name: ETHERNET_OFFLOAD,

@@ -7,13 +7,20 @@
 //! Neighbor Solicitation, Neighbor Advertisement and Redirect mean nothing without link-layer
 //! addresses and are counted and dropped; everything else goes to smoltcp. Decisions are data
 //! ([`Disposition`]), so the same filter serves the host interface, tests and fuzzing.
+//!
+//! The filter can also take the TCP and UDP checksums over from smoltcp
+//! ([`ReceiveFilter::offload_checksums`]): it then reports them offloaded in the device's
+//! capabilities, verifies them on every packet it passes to smoltcp and fills them in on every
+//! packet smoltcp sends, with [`checksum`], about twice as fast as smoltcp's.
 
 use bridgeless_wire::compressed::{self, Context, FrameKind};
 use bridgeless_wire::frame::{self, FrameInfo};
 use bridgeless_wire::{Error, ndp, negotiation};
-use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::phy::{self, Checksum, ChecksumCapabilities, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 use smoltcp::wire::IpProtocol;
+
+use crate::checksum::{self, Protocols};
 
 /// Where a received frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,11 +70,15 @@ pub enum DropReason {
     NotIp,
     /// The frame is larger than the link MTU the interface was configured with.
     TooBig,
+    /// A TCP or UDP packet with a wrong checksum (RFC 9293 §3.1, RFC 768), or UDP over IPv6
+    /// with a zero checksum (RFC 8200 §8.1): what smoltcp would drop, counted here when the
+    /// filter verifies checksums in its place ([`ReceiveFilter::offload_checksums`]).
+    Checksum,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Malformed,
         DropReason::NeighborSolicitation,
         DropReason::NeighborAdvertisement,
@@ -77,6 +88,7 @@ impl DropReason {
         DropReason::NotNegotiated,
         DropReason::NotIp,
         DropReason::TooBig,
+        DropReason::Checksum,
     ];
 
     fn index(self) -> usize {
@@ -229,6 +241,8 @@ struct RxState {
     counters: FilterCounters,
     /// Set once the peer's identifier is known (see [`crate::negotiate`]).
     decompress: Option<Context>,
+    /// Transport checksums verified here instead of by smoltcp.
+    checksums: Protocols,
     buf: [u8; COMPRESSION_BUF_LEN],
 }
 
@@ -239,6 +253,8 @@ struct TxState {
     compressed_sent: u64,
     /// Set once the peer confirmed it can decompress.
     compress: Option<Context>,
+    /// Transport checksums filled in here instead of by smoltcp.
+    checksums: Protocols,
     /// The packet smoltcp writes (small frames, or every frame when compressing).
     packet: [u8; COMPRESSION_BUF_LEN],
     /// The compressed frame.
@@ -266,6 +282,7 @@ impl ReceiveFilter {
                 mtu,
                 counters: FilterCounters::default(),
                 decompress: None,
+                checksums: Protocols::NONE,
                 buf: [0; COMPRESSION_BUF_LEN],
             },
             tx: TxState {
@@ -273,6 +290,7 @@ impl ReceiveFilter {
                 mld_withheld: 0,
                 compressed_sent: 0,
                 compress: None,
+                checksums: Protocols::NONE,
                 packet: [0; COMPRESSION_BUF_LEN],
                 frame: [0; COMPRESSION_BUF_LEN],
             },
@@ -311,6 +329,61 @@ impl ReceiveFilter {
         self.tx.mtu.map_or(self.rx.mtu, |m| m.min(self.rx.mtu))
     }
 
+    /// Takes over from smoltcp the TCP and UDP checksums that a device with checksum
+    /// capabilities `device` leaves to software: from now on the filter verifies them on
+    /// receive (dropping a bad one as [`DropReason::Checksum`]) and fills them in on transmit,
+    /// with [`checksum`], and [`capabilities`](Self::capabilities) reports TCP and UDP as
+    /// offloaded (`Checksum::None`). What the device does itself is left to it.
+    ///
+    /// smoltcp reads a device's capabilities once, when an `Interface` is built: build it
+    /// from [`capabilities`](Self::capabilities) after this call, or smoltcp and the filter
+    /// will both do the work (harmless but slow) — or, if the filter takes over only after
+    /// the interface was built with `Checksum::None`, neither.
+    ///
+    /// What changes for smoltcp's users: a segment with a bad checksum is dropped before
+    /// smoltcp sees it, so a raw socket no longer receives it either; and a TCP or UDP packet
+    /// sent through a raw socket gets its checksum recomputed. ICMPv6 checksums stay with
+    /// smoltcp (control traffic, rare). The crate's smoltcp has no IPv4 reassembly and
+    /// processes an IPv4 fragment as a whole datagram, so fragments are verified as such;
+    /// a build that enables smoltcp's `proto-ipv4-fragmentation` should not use this, or
+    /// fragmented IPv4 TCP and UDP datagrams are dropped.
+    pub fn offload_checksums(&mut self, device: &ChecksumCapabilities) {
+        self.rx.checksums = Protocols {
+            tcp: device.tcp.rx(),
+            udp: device.udp.rx(),
+        };
+        self.tx.checksums = Protocols {
+            tcp: device.tcp.tx(),
+            udp: device.udp.tx(),
+        };
+    }
+
+    /// The transport checksums the filter verifies on receive and fills in on transmit in
+    /// smoltcp's place (none unless [`offload_checksums`](Self::offload_checksums) was called).
+    pub fn software_checksums(&self) -> (Protocols, Protocols) {
+        (self.rx.checksums, self.tx.checksums)
+    }
+
+    /// The capabilities smoltcp must see for a device with capabilities `device`: its MTU
+    /// capped by [`set_tx_mtu`](Self::set_tx_mtu), and TCP and UDP checksums offloaded where
+    /// the filter [took them over](Self::offload_checksums). [`FilteredDevice`] reports
+    /// these; build smoltcp's `Interface` from them.
+    #[inline]
+    pub fn capabilities(&self, device: DeviceCapabilities) -> DeviceCapabilities {
+        let mut caps = device;
+        if let Some(mtu) = self.tx.mtu {
+            caps.max_transmission_unit = caps.max_transmission_unit.min(mtu);
+        }
+        let (rx, tx) = (self.rx.checksums, self.tx.checksums);
+        if rx.tcp || tx.tcp {
+            caps.checksum.tcp = Checksum::None;
+        }
+        if rx.udp || tx.udp {
+            caps.checksum.udp = Checksum::None;
+        }
+        caps
+    }
+
     /// What the filter has decided so far, both directions.
     pub fn counters(&self) -> FilterCounters {
         let mut c = self.rx.counters;
@@ -335,7 +408,10 @@ impl ReceiveFilter {
 }
 
 /// A `Device` wrapper that applies [`classify`] to every received frame (see
-/// [`ReceiveFilter::device`]) and withholds smoltcp's own MLD reports.
+/// [`ReceiveFilter::device`]) and withholds smoltcp's own MLD reports. Where the filter took
+/// the transport checksums over ([`ReceiveFilter::offload_checksums`]), it also verifies them
+/// on every frame it delivers and fills them in on every frame smoltcp sends, and reports them
+/// offloaded in [`capabilities`](Device::capabilities).
 ///
 /// Zero-copy on receive: the frame is classified inside the inner token's `consume`. A frame
 /// smoltcp must not see is replaced by an empty one, which smoltcp discards before parsing
@@ -365,8 +441,13 @@ impl<T: phy::RxToken, F: FnMut(ControlKind, Instant, &[u8])> phy::RxToken for Fi
             now,
         } = self;
         inner.consume(|frame| {
-            // The bulk of the traffic: one look at the fixed and transport headers.
+            // The bulk of the traffic: one look at the fixed and transport headers, and the
+            // checksum when smoltcp left it to us.
             if frame.len() <= state.mtu && is_plain_transport(frame) {
+                if state.checksums.any() && checksum::verify(frame, state.checksums).is_bad() {
+                    state.counters.dropped[DropReason::Checksum.index()] += 1;
+                    return f(&[]);
+                }
                 state.counters.delivered += 1;
                 return f(frame);
             }
@@ -393,12 +474,13 @@ fn receive_slow<R, G: FnOnce(&[u8]) -> R, F: FnMut(ControlKind, Instant, &[u8])>
         mtu,
         counters,
         decompress,
+        checksums,
         buf,
     } = state;
     let mut disposition = classify_parsed_frame(frame, *mtu);
-    counters.count(disposition);
     let mut packet = frame;
     if disposition == Disposition::Compressed {
+        counters.count(disposition);
         let rebuilt = decompress
             .as_ref()
             .and_then(|ctx| compressed::decompress(ctx, frame, &mut buf[..]).ok());
@@ -411,8 +493,16 @@ fn receive_slow<R, G: FnOnce(&[u8]) -> R, F: FnMut(ControlKind, Instant, &[u8])>
             }
             None => disposition = Disposition::Drop(DropReason::NotNegotiated),
         }
-        counters.count(disposition);
     }
+    // Whatever smoltcp is given, it would have checked (a compressed frame carries the
+    // checksum as sent, so the rebuilt packet is checked like a bare one).
+    if disposition == Disposition::Deliver
+        && checksums.any()
+        && checksum::verify(packet, *checksums).is_bad()
+    {
+        disposition = Disposition::Drop(DropReason::Checksum);
+    }
+    counters.count(disposition);
     match disposition {
         Disposition::Deliver => f(packet),
         Disposition::Control(kind) => {
@@ -432,7 +522,8 @@ fn smoltcp_mld_len(len: usize) -> bool {
     (76..=BOUNCE_LEN).contains(&len) && (len - 56).is_multiple_of(20)
 }
 
-/// A transmit token that withholds smoltcp's own MLD reports (see [`BOUNCE_LEN`]).
+/// A transmit token that withholds smoltcp's own MLD reports (see [`BOUNCE_LEN`]) and fills
+/// in the transport checksums the filter took over from smoltcp.
 pub struct FilteredTx<'a, T> {
     inner: T,
     state: &'a mut TxState,
@@ -444,7 +535,15 @@ impl<T: phy::TxToken> phy::TxToken for FilteredTx<'_, T> {
         let FilteredTx { inner, state } = self;
         // Most frames (every TCP segment and acknowledgement) go straight to the device.
         if (!smoltcp_mld_len(len) && state.compress.is_none()) || len > state.packet.len() {
-            return inner.consume(len, f);
+            let checksums = state.checksums;
+            if !checksums.any() {
+                return inner.consume(len, f);
+            }
+            return inner.consume(len, |frame| {
+                let result = f(frame);
+                checksum::fill(frame, checksums);
+                result
+            });
         }
         transmit_slow(inner, state, len, f)
     }
@@ -466,6 +565,8 @@ fn transmit_slow<T: phy::TxToken, R, F: FnOnce(&mut [u8]) -> R>(
     let maybe_mld = smoltcp_mld_len(len);
     let packet = &mut state.packet[..len];
     let result = f(packet);
+    // Before compressing: the compressed frame carries the checksum as is.
+    checksum::fill(packet, state.checksums);
     let mld = maybe_mld
         && frame::parse(packet)
             .ok()
@@ -536,12 +637,9 @@ where
         })
     }
 
+    #[inline]
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = self.inner.capabilities();
-        if let Some(mtu) = self.filter.tx.mtu {
-            caps.max_transmission_unit = caps.max_transmission_unit.min(mtu);
-        }
-        caps
+        self.filter.capabilities(self.inner.capabilities())
     }
 }
 
