@@ -233,6 +233,12 @@ impl RoamingStream {
             tcp::SocketBuffer::new(vec![0; config.tcp_buffer]),
             tcp::SocketBuffer::new(vec![0; config.tcp_buffer]),
         );
+        // No Nagle: a stream's last small segment would otherwise wait for the
+        // acknowledgment of everything before it, and after a move that acknowledgment may
+        // be the one thing lost (sent to the old address), leaving both sides waiting on
+        // timers; `write` already hands TCP whole buffers, so small segments are rare.
+        let mut socket = socket;
+        socket.set_nagle_enabled(false);
         let tcp = sockets.add(socket);
         Ok(RoamingStream {
             driver,
