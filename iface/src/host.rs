@@ -196,6 +196,15 @@ impl Device for CapabilitiesOnly {
     }
 }
 
+/// A smoltcp interface on `Medium::Ip` for a device with `caps` — the filtered device's
+/// (the link MTU a Router Advertisement gave, the checksums the filter took over reported as
+/// offloaded), since smoltcp reads capabilities only here.
+fn smoltcp_interface(caps: DeviceCapabilities, seed: u64, now: Instant) -> Interface {
+    let mut config = Config::new(HardwareAddress::Ip);
+    config.random_seed = seed;
+    Interface::new(config, &mut CapabilitiesOnly(caps), now)
+}
+
 /// The tokens [`CapabilitiesOnly`] never hands out.
 enum NoToken {}
 
@@ -228,15 +237,7 @@ impl Host {
         if config.software_checksums {
             filter.offload_checksums(&caps.checksum);
         }
-        let mut iface_config = Config::new(HardwareAddress::Ip);
-        iface_config.random_seed = config.random_seed;
-        // smoltcp reads the capabilities only here: it must see the filtered device's (the
-        // checksums the filter took over reported as offloaded), not the device's own.
-        let iface = Interface::new(
-            iface_config,
-            &mut CapabilitiesOnly(filter.capabilities(caps)),
-            now,
-        );
+        let iface = smoltcp_interface(filter.capabilities(caps), config.random_seed, now);
         let compression = config.compression && mtu <= COMPRESSION_MAX_MTU;
         let mut host = Host {
             iface,
@@ -553,11 +554,8 @@ impl Host {
     /// repeat the old one's.
     fn rebuild_interface<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D, seed: u64) {
         self.mtu_changed = false;
-        let mut caps = self.filter.capabilities(device.capabilities());
-        caps.max_transmission_unit = self.filter.tx_mtu();
-        let mut config = Config::new(HardwareAddress::Ip);
-        config.random_seed = seed;
-        let mut iface = Interface::new(config, &mut CapabilitiesOnly(caps), now);
+        let caps = self.filter.capabilities(device.capabilities());
+        let mut iface = smoltcp_interface(caps, seed, now);
         let old = &mut self.iface;
         iface.update_ip_addrs(|addrs| {
             for a in old.ip_addrs() {

@@ -539,9 +539,8 @@ impl Endpoint {
     /// Take the next datagram the session received, into `out`; returns its length (bytes
     /// beyond `out.len()` are lost).
     pub fn recv_datagram(&mut self, handle: SessionHandle, out: &mut [u8]) -> Option<usize> {
-        let n = self.sessions.get_mut(&handle)?.recv_datagram(out);
-        self.touch(handle);
-        n
+        // Taking a datagram changes nothing a session sends or waits for: no touch.
+        self.sessions.get_mut(&handle)?.recv_datagram(out)
     }
 
     /// Largest datagram [`send_datagram`](Self::send_datagram) accepts: what fits in one

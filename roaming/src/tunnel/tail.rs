@@ -115,8 +115,6 @@ struct Entry {
     len: usize,
     at: Instant,
     segment: Segment,
-    /// A data segment the peer acknowledged.
-    acked: bool,
 }
 
 /// Connections whose latest acknowledgment the ring remembers (the least recently
@@ -168,7 +166,6 @@ impl Ring {
                 ports: (0, 0),
                 kind: Kind::Ack,
             },
-            acked: true,
         };
         Ring {
             slot,
@@ -212,7 +209,6 @@ impl Ring {
             len: frame.len(),
             at: now,
             segment,
-            acked: false,
         };
         self.next += 1;
     }
@@ -242,29 +238,33 @@ impl Ring {
                 *f = flow;
             }
         }
-        for n in self.held() {
-            let i = self.index(n);
-            let e = &mut self.entries[i];
-            if let Kind::Data { end, .. } = e.segment.kind
-                && e.segment.ports == ports
-                && seq_ge(ack, end)
-            {
-                e.acked = true;
-            }
+    }
+
+    /// The latest acknowledgment of connection `ports`, if the ring remembers it.
+    fn ack_of(&self, ports: (u16, u16)) -> Option<u32> {
+        self.flows.iter().find(|f| f.ports == ports).map(|f| f.ack)
+    }
+
+    /// Whether the peer has acknowledged all of a data segment `e` (derived from its
+    /// connection's latest acknowledgment, so an acknowledgment costs no walk of the ring).
+    fn is_acked(&self, e: &Entry) -> bool {
+        match e.segment.kind {
+            Kind::Data { end, .. } => self.ack_of(e.segment.ports).is_some_and(|a| seq_ge(a, end)),
+            Kind::Ack => true,
         }
     }
 
     /// The ring holds the whole unacknowledged flight of connection `ports`: the byte the
     /// peer's latest acknowledgment asks for is in an unacknowledged data segment.
     fn holds_flight(&self, ports: (u16, u16)) -> bool {
-        let Some(ack) = self.flows.iter().find(|f| f.ports == ports).map(|f| f.ack) else {
+        let Some(ack) = self.ack_of(ports) else {
             return false;
         };
         self.held().any(|n| {
             let e = &self.entries[self.index(n)];
             match e.segment.kind {
                 Kind::Data { start, end } => {
-                    e.segment.ports == ports && !e.acked && seq_ge(ack, start) && !seq_ge(ack, end)
+                    e.segment.ports == ports && seq_ge(ack, start) && !seq_ge(ack, end)
                 }
                 Kind::Ack => false,
             }
@@ -298,7 +298,7 @@ impl Ring {
                 continue;
             }
             let worth = match e.segment.kind {
-                Kind::Data { .. } => !e.acked && self.holds_flight(e.segment.ports),
+                Kind::Data { .. } => !self.is_acked(&e) && self.holds_flight(e.segment.ports),
                 Kind::Ack => !(n + 1..self.next)
                     .any(|m| self.entries[self.index(m)].segment.ports == e.segment.ports),
             };
