@@ -648,23 +648,28 @@ impl Tree {
     /// changed. Their lifetime in our advertisements is three times the interval between
     /// them, as RFC 8106 §5.1 recommends; a server that leaves the set is withdrawn.
     fn sync_dns(&mut self, now: Instant) -> Result<(), ConfigError> {
-        let mut servers = self.config.dns_servers.clone();
+        // Built on the stack: this runs at every timer, and the set rarely changes.
+        let mut set = [Ipv6Address::UNSPECIFIED; MAX_DNS_SERVERS];
+        let mut n = 0;
+        let configured = self.config.dns_servers.iter().copied();
         let learnt = (self.rd.iter().flat_map(|rd| rd.dns_servers()))
             .map(|d| d.addr)
             .filter(|a| !(a.is_unspecified() || a.is_loopback() || a.is_multicast()));
-        for addr in learnt {
-            if servers.len() < MAX_DNS_SERVERS && !servers.contains(&addr) {
-                servers.push(addr);
+        for addr in configured.chain(learnt) {
+            if n < MAX_DNS_SERVERS && !set[..n].contains(&addr) {
+                set[n] = addr;
+                n += 1;
             }
         }
-        if servers == self.dns {
+        let servers = &set[..n];
+        if servers == self.dns.as_slice() {
             return Ok(());
         }
         let lifetime = u32::try_from(3 * self.config.ra_interval.secs()).unwrap_or(u32::MAX);
         for ra in self.advertisers.iter_mut().flatten() {
-            ra.set_dns_servers(now, &servers, lifetime)?;
+            ra.set_dns_servers(now, servers, lifetime)?;
         }
-        self.dns = servers;
+        self.dns = servers.to_vec();
         Ok(())
     }
 
